@@ -1,0 +1,83 @@
+"""Finish the baked project: prune unchosen proxies, write secrets, say what next.
+
+Runs inside the new project folder. Cookiecutter deletes the folder if this
+exits non-zero, so a failure here never leaves half a project behind.
+"""
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+CHOSEN = {
+    "use_nginx": {{ cookiecutter.use_nginx | string | jsonify }} == "True",
+    "use_apache": {{ cookiecutter.use_apache | string | jsonify }} == "True",
+}
+SLUG = {{ cookiecutter.project_slug | string | jsonify }}
+DOMAIN = {{ cookiecutter.domain_name | string | jsonify }}
+HTTP_PORT = {{ cookiecutter.http_port | string | jsonify }}
+STATS_PORT = {{ cookiecutter.haproxy_stats_port | string | jsonify }}
+NGINX_PORT = {{ cookiecutter.nginx_port | string | jsonify }}
+APACHE_PORT = {{ cookiecutter.apache_port | string | jsonify }}
+
+# Option -> paths removed when it is off. Every other mention of a proxy
+# (compose services, HAProxy servers, README text) is guarded by the same
+# option inside the templates themselves.
+PATHS_BY_OPTION = {
+    "use_nginx": ["nginx"],
+    "use_apache": ["apache"],
+}
+
+# Every secret the stack needs; docker-compose.yml reads them from .env.
+# 32 random bytes as hex: 256 bits, and only [0-9a-f], which no .env parser,
+# shell, URL or MySQL option needs to quote.
+SECRET_KEYS = (
+    "DJANGO_SECRET_KEY",
+    "DB_PASSWORD",
+    "MYSQL_ROOT_PASSWORD",
+    "HAPROXY_STATS_PASSWORD",
+)
+
+
+def prune():
+    for option, paths in PATHS_BY_OPTION.items():
+        if not CHOSEN[option]:
+            for path in paths:
+                shutil.rmtree(path)
+
+
+def write_env():
+    values = {key: secrets.token_hex(32) for key in SECRET_KEYS}
+    # Created 0600 from the start: the secrets are never readable by others,
+    # not even for the moment between writing and chmod.
+    fd = os.open(".env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as env:
+        env.write("# Secrets for this deployment. Never commit this file.\n")
+        env.writelines(f"{key}={value}\n" for key, value in values.items())
+    Path(".env.example").write_text(
+        "# Copy to .env and fill in long random values (see README.md).\n"
+        + "".join(f"{key}=\n" for key in SECRET_KEYS)
+    )
+
+
+def next_steps():
+    urls = [f"  site            http://{DOMAIN}:{HTTP_PORT}/"]
+    urls.append(f"  HAProxy stats   http://{DOMAIN}:{STATS_PORT}/  (user admin, password in .env)")
+    if CHOSEN["use_nginx"]:
+        urls.append(f"  Nginx directly  http://{DOMAIN}:{NGINX_PORT}/")
+    if CHOSEN["use_apache"]:
+        urls.append(f"  Apache directly http://{DOMAIN}:{APACHE_PORT}/")
+    print(
+        f"\nBaked {SLUG}/ with fresh secrets in {SLUG}/.env (mode 0600, git-ignored).\n\n"
+        "Start the stack:\n"
+        f"  cd {SLUG}\n"
+        "  docker compose up -d --build\n"
+        "  docker compose exec app python manage.py createsuperuser\n\n"
+        "Then open:\n" + "\n".join(urls) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    prune()
+    write_env()
+    next_steps()
