@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 CHOSEN = {
-    "use_nginx": {{ cookiecutter.use_nginx | string | jsonify }} == "True",
-    "use_apache": {{ cookiecutter.use_apache | string | jsonify }} == "True",
+    "use_nginx": {{ cookiecutter.use_nginx is yes }},
+    "use_apache": {{ cookiecutter.use_apache is yes }},
 }
 SLUG = {{ cookiecutter.project_slug | string | jsonify }}
 DOMAIN = {{ cookiecutter.domain_name | string | jsonify }}

@@ -15,8 +15,8 @@ import zoneinfo
 ANSWERS = {
     "project_slug": {{ cookiecutter.project_slug | string | jsonify }},
     "domain_name": {{ cookiecutter.domain_name | string | jsonify }},
-    "use_nginx": {{ cookiecutter.use_nginx | string | jsonify }},
-    "use_apache": {{ cookiecutter.use_apache | string | jsonify }},
+    "use_nginx": {{ cookiecutter.use_nginx | yes_no | jsonify }},
+    "use_apache": {{ cookiecutter.use_apache | yes_no | jsonify }},
     "app_replicas": {{ cookiecutter.app_replicas | string | jsonify }},
     "mysql_version": {{ cookiecutter.mysql_version | string | jsonify }},
     "python_version": {{ cookiecutter.python_version | string | jsonify }},
@@ -43,8 +43,8 @@ HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 VERSION = re.compile(r"(\d+)\.(\d+)")
 LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})?")
 HOST_PORTS = {
-    "http_port": "True",
-    "haproxy_stats_port": "True",
+    "http_port": "yes",
+    "haproxy_stats_port": "yes",
     "nginx_port": ANSWERS["use_nginx"],
     "apache_port": ANSWERS["use_apache"],
 }
@@ -85,7 +85,10 @@ def problems(a):
     elif slug in TAKEN_NAMES or slug in sys.stdlib_module_names:
         yield f"project_slug {slug!r} would shadow the module of the same name; pick another"
 
-    if a["use_nginx"] != "True" and a["use_apache"] != "True":
+    for key in ("use_nginx", "use_apache"):
+        if a[key] not in ("yes", "no"):
+            yield f"{key} {a[key]!r} must be yes or no"
+    if a["use_nginx"] == a["use_apache"] == "no":
         yield "use_nginx and use_apache are both off: choose at least one proxy for HAProxy"
 
     replicas = as_int(a["app_replicas"])
@@ -93,7 +96,7 @@ def problems(a):
         yield f"app_replicas {a['app_replicas']!r} must be a whole number of at least 1"
 
     ports = {}
-    for key in (key for key, used in HOST_PORTS.items() if used == "True"):
+    for key in (key for key, used in HOST_PORTS.items() if used == "yes"):
         port = as_int(a[key])
         if port is None or not 1 <= port <= 65535:
             yield f"{key} {a[key]!r} must be a whole number from 1 to 65535"

@@ -49,6 +49,17 @@ def test_default_bake_writes_the_documented_layout(tmp_path):
     assert stat.S_IMODE((project / ".env").stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("proxy, other", [("apache", "nginx"), ("nginx", "apache")])
+def test_answering_no_on_the_command_line_removes_that_proxy(tmp_path, proxy, other):
+    run = bake_on_command_line(tmp_path, {f"use_{proxy}": "no"})
+    assert run.returncode == 0, run.stderr
+    project = tmp_path / "community_board"
+    assert not (project / proxy).exists()
+    assert (project / other).is_dir()
+    for name in ("docker-compose.yml", "haproxy/haproxy.cfg"):
+        assert proxy not in (project / name).read_text().lower(), name
+
+
 def test_each_service_folder_has_dockerfile_entrypoint_and_template(project):
     templates = {"nginx": "nginx.conf", "apache": "httpd.conf", "haproxy": "haproxy.cfg"}
     for service, template in templates.items():
@@ -113,6 +124,7 @@ def test_a_port_of_an_unchosen_proxy_may_equal_another(cookies):
 VALID_DB = {"db_name": "board_db", "db_user": "board_user"}
 INVALID_ANSWERS = {
     "no proxy": ({"use_nginx": "no", "use_apache": "no"}, "use_nginx and use_apache are both off"),
+    "proxy neither yes nor no": ({"use_nginx": "maybe"}, "use_nginx 'maybe' must be yes or no"),
     "slug with capitals": (
         {"project_slug": "Board2", **VALID_DB},
         "project_slug 'Board2' must be a lower-case",

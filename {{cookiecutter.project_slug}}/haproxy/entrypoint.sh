@@ -4,7 +4,7 @@ set -eu
 
 # 1. Fail fast: envsubst would turn a missing variable into "".
 for name in HAPROXY_PORT HAPROXY_STATS_PORT HAPROXY_STATS_USER HAPROXY_STATS_PASSWORD \
-    DOMAIN_NAME{% if cookiecutter.use_nginx %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache %} APACHE_HOST APACHE_PORT{% endif %}; do
+    DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}; do
     [ -n "$(printenv "$name")" ] || { echo "haproxy: $name must be set and non-empty" >&2; exit 1; }
 done
 # Addresses and paths default to the container's; the native tests override
@@ -19,7 +19,7 @@ config="${HAPROXY_CFG:-/var/lib/haproxy/haproxy.cfg}"
 umask 077
 # shellcheck disable=SC2016
 envsubst '${HAPROXY_PORT} ${HAPROXY_STATS_PORT} ${HAPROXY_STATS_USER} ${HAPROXY_STATS_PASSWORD}
-          ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}' \
+          ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}' \
     < "$template" > "$config"
 
 # 3. Check it with HAProxy itself before anything serves.
