@@ -22,7 +22,7 @@ APACHE_BALANCER_MEMBERS=$(for host in $BACKEND_HOST; do
     addresses=$(getent ahostsv4 "$host" | awk '{ print $1 }' | sort -u)
     [ -n "$addresses" ] || { echo "apache: cannot resolve BACKEND_HOST $host" >&2; exit 1; }
     for address in $addresses; do
-        printf '        BalancerMember "http://%s:%s" connectiontimeout=2 retry=5 ttl=4\n' \
+        printf '        BalancerMember "http://%s:%s" connectiontimeout=2 retry=2 ttl=4\n' \
             "$address" "$BACKEND_PORT"
     done
 done)

@@ -18,7 +18,7 @@ config="${NGINX_CONF:-/etc/nginx/nginx.conf}"
 # BACKEND_HOST may name several hosts (one per replica); nginx itself expands
 # a name that resolves to several addresses, as a scaled Compose service does.
 NGINX_UPSTREAM_SERVERS=$(for host in $BACKEND_HOST; do
-    printf '        server %s:%s max_fails=1 fail_timeout=5s;\n' "$host" "$BACKEND_PORT"
+    printf '        server %s:%s max_fails=1 fail_timeout=2s;\n' "$host" "$BACKEND_PORT"
 done)
 export NGINX_UPSTREAM_SERVERS
 
