@@ -1,0 +1,268 @@
+"""Start real servers natively (no Docker) for the template's tests.
+
+Every server runs in its own session, so it and all its children form one
+process group that can be signalled, and always killed, as a whole: a failing
+test never leaves a process or a bound port behind.
+
+Server binaries are looked up by name. A missing one raises MissingBinary and
+fails the test: in CI a missing server must never turn into a silent skip.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+# Debian installs daemons in sbin, which is not on every user's PATH.
+EXTRA_BIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+class MissingBinary(RuntimeError):
+    pass
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def find_binary(*names, package):
+    """The path of the first of `names` found on PATH or in the sbin folders."""
+    search_path = os.pathsep.join([os.environ.get("PATH", ""), *EXTRA_BIN_DIRS])
+    for name in names:
+        path = shutil.which(name, path=search_path)
+        if path:
+            return path
+    raise MissingBinary(
+        f"none of {', '.join(names)} is installed; install the {package} package "
+        f"(apt-get install {package})"
+    )
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def port_accepts(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """One server process (and its children), logging to a file.
+
+    `start()` returns once host:port accepts TCP connections; `stop()` asks
+    the server to finish (SIGTERM by default) and waits; `kill()` ends the
+    whole group at once. Both may be followed by `start()` again. Used as a
+    context manager, the group is killed on the way out whatever happened.
+    """
+
+    def __init__(
+        self,
+        name,
+        command,
+        *,
+        port,
+        log_path,
+        cwd=None,
+        env=None,
+        host="127.0.0.1",
+        ready_timeout=30,
+    ):
+        self.name = name
+        self.command = [str(part) for part in command]
+        self.host = host
+        self.port = port
+        self.log_path = Path(log_path)
+        self.cwd = cwd
+        self.env = env
+        self.ready_timeout = ready_timeout
+        self.process = None
+        self.group_alive = False
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.kill()
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def start(self):
+        if self.running:
+            raise ServerError(f"{self.name} is already running")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.group_alive = True
+        self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self):
+        deadline = time.monotonic() + self.ready_timeout
+        while not port_accepts(self.host, self.port):
+            if self.process.poll() is not None:
+                self.kill()
+                raise ServerError(
+                    f"{self.name} exited with {self.process.returncode} before "
+                    f"{self.host}:{self.port} accepted connections\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise ServerError(
+                    f"{self.name} did not accept connections on {self.host}:{self.port} "
+                    f"within {self.ready_timeout}s\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Ask the server to finish; kill the group if it takes too long."""
+        if self.running:
+            self.process.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=timeout)
+        self.kill()
+
+    def kill(self):
+        """SIGKILL the whole process group, including orphaned children."""
+        if self.process is None:
+            return
+        # Once per start: a second killpg could hit a group that reused the id.
+        if self.group_alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.group_alive = False
+        self.process.wait()
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines=40):
+        tail = "\n".join(self.log_text().splitlines()[-lines:])
+        return f"--- last lines of {self.log_path} ---\n{tail}"
+
+
+class MariaDB(Server):
+    """A throwaway MariaDB server in `base_dir`, listening on 127.0.0.1 only.
+
+    The data directory is created on the first start and kept by restarts.
+    root has no password (whoever runs the tests can administer it, root or
+    not) and reaches it through the socket in the data directory;
+    applications get their own user from `create_database`.
+    """
+
+    def __init__(self, base_dir, *, port=None):
+        base_dir = Path(base_dir)
+        self.data_dir = base_dir / "data"
+        self.socket = self.data_dir / "mysqld.sock"
+        self.server_binary = find_binary("mariadbd", "mysqld", package="mariadb-server")
+        self.client_binary = find_binary("mariadb", "mysql", package="mariadb-client")
+        self.install_binary = find_binary(
+            "mariadb-install-db", "mysql_install_db", package="mariadb-server"
+        )
+        port = port or free_port()
+        # mariadbd refuses to run as root unless told to run as that user.
+        as_root = ["--user=root"] if os.geteuid() == 0 else []
+        command = [
+            self.server_binary,
+            "--no-defaults",
+            *as_root,
+            f"--datadir={self.data_dir}",
+            f"--socket={self.socket}",
+            f"--pid-file={self.data_dir / 'mysqld.pid'}",
+            "--bind-address=127.0.0.1",
+            f"--port={port}",
+            "--skip-name-resolve",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            # A test server: speed over durability.
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--innodb-buffer-pool-size=64M",
+        ]
+        super().__init__(
+            "mariadb", command, port=port, log_path=base_dir / "mariadb.log", ready_timeout=60
+        )
+        self.as_root = as_root
+
+    def start(self):
+        if not (self.data_dir / "mysql").is_dir():
+            self.initialise()
+        return super().start()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def initialise(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [
+                self.install_binary,
+                "--no-defaults",
+                *self.as_root,
+                f"--datadir={self.data_dir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerError(f"mariadb-install-db failed:\n{result.stdout}\n{result.stderr}")
+
+    def sql(self, statements):
+        """Run SQL as root through the socket; returns the output."""
+        result = subprocess.run(
+            [
+                self.client_binary,
+                "--no-defaults",
+                f"--socket={self.socket}",
+                "--user=root",
+                "--batch",
+                "--skip-column-names",
+                "--execute",
+                statements,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServerError(f"SQL failed: {statements}\n{result.stderr}")
+        return result.stdout
+
+    def create_database(self, name, user, password):
+        """A database and a user that owns it, plus test_<name>.
+
+        Django's test runner creates and drops test_<name> itself, so the user
+        may do anything there too (and nothing anywhere else).
+        """
+        test_pattern = "test\\_" + name.replace("_", "\\_")
+        self.sql(
+            f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4;"
+            f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';"
+            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'127.0.0.1';"
+            f"GRANT ALL PRIVILEGES ON `{test_pattern}`.* TO '{user}'@'127.0.0.1';"
+        )

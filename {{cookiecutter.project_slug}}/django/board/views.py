@@ -1,0 +1,117 @@
+"""Board pages: list, detail, create, edit, delete, comments and sign-up."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
+
+from .forms import CommentForm, PostForm
+from .models import Post
+
+
+class PostListView(ListView):
+    paginate_by = 10
+    context_object_name = "posts"
+
+    def get_queryset(self):
+        # Explicit order: Meta.ordering does not apply to queries with GROUP BY.
+        posts = (
+            Post.objects.select_related("author")
+            .annotate(comment_count=Count("comments"))
+            .order_by("-created_at", "-id")
+        )
+        query = self.search_query()
+        if query:
+            posts = posts.filter(Q(title__icontains=query) | Q(content__icontains=query))
+        return posts
+
+    def search_query(self):
+        return self.request.GET.get("q", "").strip()
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(query=self.search_query(), **kwargs)
+
+
+class PostDetailView(DetailView):
+    queryset = Post.objects.select_related("author")
+
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("comment_form", CommentForm())
+        comments = self.object.comments.select_related("author")
+        return super().get_context_data(comments=comments, **kwargs)
+
+
+class PostCreateView(LoginRequiredMixin, CreateView):
+    model = Post
+    form_class = PostForm
+
+    def form_valid(self, form):
+        form.instance.author = self.request.user
+        messages.success(self.request, _("Your post was published."))
+        return super().form_valid(form)
+
+
+class AuthorOrStaffMixin(LoginRequiredMixin, UserPassesTestMixin):
+    """Anonymous users go to the login page; other users get 403 Forbidden."""
+
+    model = Post
+
+    def test_func(self):
+        return self.get_object().can_be_changed_by(self.request.user)
+
+
+class PostUpdateView(AuthorOrStaffMixin, UpdateView):
+    form_class = PostForm
+
+    def form_valid(self, form):
+        messages.success(self.request, _("Your changes were saved."))
+        return super().form_valid(form)
+
+
+class PostDeleteView(AuthorOrStaffMixin, DeleteView):
+    success_url = reverse_lazy("board:post_list")
+
+    def form_valid(self, form):
+        messages.success(self.request, _("The post was deleted."))
+        return super().form_valid(form)
+
+
+@require_POST
+def comment_create(request, pk):
+    post = get_object_or_404(Post.objects.select_related("author"), pk=pk)
+    if not request.user.is_authenticated:
+        # Back to the post after login: this URL only accepts POST.
+        return redirect_to_login(post.get_absolute_url())
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        comment = form.save(commit=False)
+        comment.post = post
+        comment.author = request.user
+        comment.save()
+        messages.success(request, _("Your comment was added."))
+        return redirect(f"{post.get_absolute_url()}#comment-{comment.pk}")
+    context = {
+        "post": post,
+        "comments": post.comments.select_related("author"),
+        "comment_form": form,
+    }
+    return render(request, "board/post_detail.html", context)
+
+
+class SignUpView(CreateView):
+    form_class = UserCreationForm
+    template_name = "registration/signup.html"
+    success_url = reverse_lazy("board:post_list")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        login(self.request, self.object)
+        messages.success(self.request, _("Welcome, %(name)s!") % {"name": self.object.username})
+        return response

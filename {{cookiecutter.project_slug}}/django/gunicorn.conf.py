@@ -1,0 +1,65 @@
+"""Gunicorn settings, read from the environment.
+
+Started by the image's CMD (`gunicorn --config gunicorn.conf.py`). Every value
+can be changed per deployment without rebuilding the image.
+"""
+
+import os
+
+
+def env_int(name, default):
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def cpu_count():
+    # The CPUs this process may run on, which a container's cpuset limits.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
+
+# All interfaces of the container's own network namespace; Compose publishes
+# no port for the app, so only the internal network reaches it.
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")  # noqa: S104
+
+# Gunicorn's rule of thumb, (2 x CPUs) + 1, capped: every replica runs its own
+# workers, and each worker already serves several requests through threads.
+workers = env_int("GUNICORN_WORKERS", min(2 * cpu_count() + 1, 8))
+worker_class = "gthread"
+threads = env_int("GUNICORN_THREADS", 4)
+
+# A request running longer than this is killed and its worker replaced.
+timeout = env_int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM (docker stop), workers get this long to finish their requests.
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+# Longer than the proxies keep idle upstream connections, so the proxy always
+# closes first and never sends a request on a connection Gunicorn just closed.
+keepalive = env_int("GUNICORN_KEEPALIVE", 5)
+
+# Trust X-Forwarded-* from any address: the app port is reachable only on the
+# internal network, where the only clients are our own proxies (whose
+# addresses change with every restart, so they cannot be listed).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+
+# Heartbeat files in memory: /tmp in a container may sit on a slow overlay
+# filesystem, which can make workers look stuck. (Gunicorn creates them with
+# unique names and unlinks them at once, so a shared folder is safe.)
+SHARED_MEMORY = "/dev/shm"  # noqa: S108
+if os.path.isdir(SHARED_MEMORY):
+    worker_tmp_dir = SHARED_MEMORY
+
+# The control socket (for gunicornc) is not used; without it nothing is
+# written to the home directory, and replicas on one host cannot collide.
+control_socket_disable = True
+
+# Logs to stdout/stderr, where Docker collects them. The access line records
+# what the proxies forwarded (client address and scheme) and the time taken.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" xfp="%({x-forwarded-proto}i)s" %(M)sms'  # noqa: E501

@@ -1,0 +1,197 @@
+"""The board's pages: list, search, detail, create, edit, delete, comments."""
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from board.models import Comment, Post
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def many_posts(author):
+    return [
+        Post.objects.create(author=author, title=f"Post {number:02}", content=f"Body {number}")
+        for number in range(1, 26)
+    ]
+
+
+def titles(response):
+    return [post.title for post in response.context["posts"]]
+
+
+def test_post_list_shows_posts_with_their_author(client, post):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Hello board" in response.text
+    assert "author" in response.text
+
+
+def test_post_list_shows_ten_posts_per_page_newest_first(client, many_posts):
+    first_page = client.get("/")
+    assert titles(first_page) == [f"Post {number:02}" for number in range(25, 15, -1)]
+    last_page = client.get("/?page=3")
+    assert titles(last_page) == [f"Post {number:02}" for number in range(5, 0, -1)]
+    assert client.get("/?page=4").status_code == 404
+
+
+def test_search_matches_title_or_content_and_keeps_the_query_when_paging(client, author):
+    Post.objects.create(author=author, title="Cats", content="meow")
+    Post.objects.create(author=author, title="Dogs", content="they chase CATS")
+    Post.objects.create(author=author, title="Birds", content="tweet")
+    for number in range(10):
+        Post.objects.create(author=author, title=f"Cat {number}", content="x")
+
+    response = client.get("/", {"q": "cat"})
+    assert "Birds" not in titles(response)
+    assert response.context["paginator"].count == 12
+    assert 'href="?q=cat&amp;page=2"' in response.text
+
+    second_page = client.get("/", {"q": "cat", "page": 2})
+    assert set(titles(second_page)) <= {"Cats", "Dogs"} | {f"Cat {n}" for n in range(10)}
+    assert len(titles(second_page)) == 2
+
+
+def test_search_without_match_says_so(client, post):
+    response = client.get("/", {"q": "nothing like this"})
+    assert titles(response) == []
+    assert "No posts match your search." in response.text
+
+
+def test_post_detail_shows_title_content_and_comments(client, post, stranger):
+    Comment.objects.create(post=post, author=stranger, content="Nice one")
+    response = client.get(f"/posts/{post.pk}/")
+    assert response.status_code == 200
+    assert "<h1>Hello board</h1>" in response.text
+    assert "First post." in response.text
+    assert "Nice one" in response.text
+
+
+def test_missing_post_is_404(client, db):
+    assert client.get("/posts/999999/").status_code == 404
+
+
+def test_creating_a_post_requires_login(client, db):
+    response = client.get("/posts/new/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/posts/new/"
+
+
+def test_creating_a_post_redirects_to_it(client, author):
+    client.force_login(author)
+    response = client.post("/posts/new/", {"title": "New one", "content": "Some text"})
+    post = Post.objects.get(title="New one")
+    assert response.status_code == 302
+    assert response["Location"] == f"/posts/{post.pk}/"
+    assert post.author == author
+
+
+def test_creating_a_post_without_a_title_shows_the_form_again(client, author):
+    client.force_login(author)
+    response = client.post("/posts/new/", {"title": "", "content": "Some text"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["title"]
+    assert not Post.objects.exists()
+
+
+def test_author_can_edit_their_post(client, post, author):
+    client.force_login(author)
+    assert client.get(f"/posts/{post.pk}/edit/").status_code == 200
+    response = client.post(f"/posts/{post.pk}/edit/", {"title": "Edited", "content": "New"})
+    assert response.status_code == 302
+    post.refresh_from_db()
+    assert (post.title, post.content) == ("Edited", "New")
+
+
+def test_another_user_cannot_edit_or_delete_a_post(client, post, stranger):
+    client.force_login(stranger)
+    for url in (f"/posts/{post.pk}/edit/", f"/posts/{post.pk}/delete/"):
+        assert client.get(url).status_code == 403
+        assert client.post(url, {"title": "Hacked", "content": "x"}).status_code == 403
+    post.refresh_from_db()
+    assert post.title == "Hello board"
+
+
+def test_anonymous_user_is_sent_to_login_instead_of_editing(client, post):
+    response = client.post(f"/posts/{post.pk}/edit/", {"title": "Hacked", "content": "x"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_edit_and_delete_buttons_show_only_to_those_allowed(client, post, stranger):
+    edit_url = f"/posts/{post.pk}/edit/"
+    assert edit_url not in client.get(post.get_absolute_url()).text
+    client.force_login(stranger)
+    assert edit_url not in client.get(post.get_absolute_url()).text
+    client.force_login(post.author)
+    assert edit_url in client.get(post.get_absolute_url()).text
+
+
+def test_staff_can_edit_and_delete_any_post(client, post, staff):
+    client.force_login(staff)
+    response = client.post(f"/posts/{post.pk}/edit/", {"title": "Moderated", "content": "x"})
+    assert response.status_code == 302
+    assert client.post(f"/posts/{post.pk}/delete/").status_code == 302
+    assert not Post.objects.exists()
+
+
+def test_author_deletes_a_post_after_confirming(client, post, author):
+    client.force_login(author)
+    confirm = client.get(f"/posts/{post.pk}/delete/")
+    assert confirm.status_code == 200
+    assert Post.objects.filter(pk=post.pk).exists()
+    response = client.post(f"/posts/{post.pk}/delete/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("board:post_list")
+    assert not Post.objects.exists()
+
+
+def test_logged_in_user_adds_a_comment(client, post, stranger):
+    client.force_login(stranger)
+    response = client.post(f"/posts/{post.pk}/comments/", {"content": "Welcome!"})
+    comment = Comment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/posts/{post.pk}/#comment-{comment.pk}"
+    assert (comment.post, comment.author, comment.content) == (post, stranger, "Welcome!")
+
+
+def test_commenting_requires_login_and_returns_to_the_post(client, post):
+    response = client.post(f"/posts/{post.pk}/comments/", {"content": "Hi"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next=/posts/{post.pk}/"
+    assert not Comment.objects.exists()
+
+
+def test_empty_comment_is_refused_with_the_error_on_the_post_page(client, post, stranger):
+    client.force_login(stranger)
+    response = client.post(f"/posts/{post.pk}/comments/", {"content": ""})
+    assert response.status_code == 200
+    assert response.context["comment_form"].errors["content"]
+    assert not Comment.objects.exists()
+
+
+def test_comments_are_added_by_post_only(client, post, stranger):
+    client.force_login(stranger)
+    assert client.get(f"/posts/{post.pk}/comments/").status_code == 405
+
+
+def test_post_list_runs_a_fixed_number_of_queries(
+    client, many_posts, django_assert_max_num_queries
+):
+    # Authors and comment counts come with the posts, not one query per post.
+    with django_assert_max_num_queries(3):
+        client.get("/")
+
+
+def test_pages_are_translated_to_korean(client, post):
+    response = client.get("/", headers={"accept-language": "ko"})
+    assert '<html lang="ko">' in response.text
+    assert "글 목록" in response.text
+
+
+@pytest.mark.parametrize("url", ["/", "/accounts/login/", "/accounts/signup/"])
+def test_every_page_carries_the_project_name(client, settings, url):
+    # The login view has a site_name of its own (the request's host).
+    brand = f'<a class="brand" href="/">{escape(settings.PROJECT_NAME)}</a>'
+    assert brand in client.get(url).text

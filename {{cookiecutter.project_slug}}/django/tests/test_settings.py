@@ -1,0 +1,207 @@
+"""How the environment becomes settings, and what `check --deploy` says about it."""
+
+import importlib
+import json
+import os
+import re
+import secrets
+import sys
+
+import pytest
+from django.core.management import call_command
+
+from .processes import child_env, manage, run
+
+# The only warnings `check --deploy` may give with production settings. Each is
+# allowed while TLS is not configured in this stack, and goes away once it is
+# and the matching variable is set:
+ALLOWED_DEPLOY_WARNINGS = {
+    # allowed while TLS is not configured: HSTS (DJANGO_SECURE_HSTS_SECONDS)
+    # only makes sense once the site answers on HTTPS.
+    "security.W004",
+    # allowed while TLS is not configured: redirecting to HTTPS
+    # (DJANGO_SECURE_SSL_REDIRECT) would send every visitor to a dead port.
+    "security.W008",
+    # allowed while TLS is not configured: a Secure session cookie
+    # (DJANGO_SESSION_COOKIE_SECURE) would never be sent back over HTTP.
+    "security.W012",
+    # allowed while TLS is not configured: likewise for the CSRF cookie
+    # (DJANGO_CSRF_COOKIE_SECURE).
+    "security.W016",
+}
+
+
+@pytest.fixture
+def settings_module():
+    """The settings module itself, for its helpers."""
+    # From the environment: settings overridden in a test no longer name it.
+    return importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
+
+
+def production_env(**changes):
+    return child_env(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        **changes,
+    )
+
+
+def settings_in(env, *names):
+    """Read settings as a fresh process would with this environment."""
+    code = (
+        "import json, sys, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps({n: getattr(settings, n) for n in sys.argv[1:]}, default=str))"
+    )
+    result = run([sys.executable, "-c", code, *names], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def stack_settings():
+    """Settings as the compose file's environment makes them."""
+    env = production_env(
+        DOMAIN_NAME="board.example.com",
+        DJANGO_ALLOWED_HOSTS="10.0.0.5, app",
+        DJANGO_CSRF_TRUSTED_ORIGINS="https://www.example.com",
+        DB_HOST="db",
+        DB_PORT="3307",
+        DB_NAME="board",
+        DB_USER="board_user",
+        DB_PASSWORD="board-password",
+        STATIC_ROOT="/srv/static",
+    )
+    return settings_in(
+        env,
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "SECURE_PROXY_SSL_HEADER",
+        "DATABASES",
+        "STATIC_ROOT",
+    )
+
+
+@pytest.fixture(scope="module")
+def laptop_settings(tmp_path_factory):
+    """Settings for `runserver` on a laptop: DEBUG, no secret, no database server."""
+    sqlite_path = str(tmp_path_factory.mktemp("laptop") / "board.sqlite3")
+    env = child_env(
+        DJANGO_DEBUG="1", DJANGO_SECRET_KEY="", DB_HOST=None, DJANGO_SQLITE_PATH=sqlite_path
+    )
+    values = settings_in(env, "DEBUG", "SECRET_KEY", "DATABASES")
+    return {**values, "sqlite_path": sqlite_path}
+
+
+def test_check_deploy_reports_only_the_https_warnings():
+    result = manage("check", "--deploy", env=production_env())
+    assert result.returncode == 0, result.stderr
+    reported = set(re.findall(r"\(([a-z_]+\.[A-Z]\d+)\)", result.stdout + result.stderr))
+    assert reported == ALLOWED_DEPLOY_WARNINGS, result.stdout + result.stderr
+
+
+def test_check_deploy_is_clean_once_https_is_turned_on():
+    env = production_env(
+        DJANGO_SECURE_SSL_REDIRECT="1",
+        DJANGO_SESSION_COOKIE_SECURE="true",
+        DJANGO_CSRF_COOKIE_SECURE="yes",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="on",
+        DJANGO_SECURE_HSTS_PRELOAD="1",
+    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_secret_key_without_debug_is_a_clear_error():
+    # Empty counts as missing; being set at all, it also wins over the .env file.
+    env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="")
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is missing or empty" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("Yes", True),
+        ("on", True),
+        ("0", False),
+        ("no", False),
+        ("off", False),
+        ("", False),
+        ("maybe", False),
+    ],
+)
+def test_switches_are_on_only_for_a_true_value(settings_module, monkeypatch, value, expected):
+    monkeypatch.setenv("SOME_SWITCH", value)
+    assert settings_module.env_bool("SOME_SWITCH") is expected
+
+
+def test_hosts_and_origins_come_from_the_domain_and_the_environment(stack_settings):
+    assert stack_settings["ALLOWED_HOSTS"] == [
+        "board.example.com",
+        "localhost",
+        "127.0.0.1",
+        "[::1]",
+        "10.0.0.5",
+        "app",
+    ]
+    assert stack_settings["CSRF_TRUSTED_ORIGINS"] == [
+        "http://board.example.com",
+        "https://board.example.com",
+        "https://www.example.com",
+    ]
+    assert stack_settings["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_mysql_is_used_when_db_host_is_set(stack_settings):
+    database = stack_settings["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.mysql"
+    assert (database["HOST"], database["PORT"]) == ("db", "3307")
+    assert (database["NAME"], database["USER"]) == ("board", "board_user")
+    assert database["OPTIONS"]["charset"] == "utf8mb4"
+    assert database["OPTIONS"]["init_command"] == "SET sql_mode='STRICT_TRANS_TABLES'"
+    assert database["OPTIONS"]["isolation_level"] == "read committed"
+    assert database["CONN_MAX_AGE"] == 60
+    assert database["CONN_HEALTH_CHECKS"] is True
+
+
+def test_static_root_comes_from_the_environment(stack_settings):
+    assert stack_settings["STATIC_ROOT"] == "/srv/static"
+
+
+def test_debug_runs_without_a_secret_key(laptop_settings):
+    assert laptop_settings["DEBUG"] is True
+    assert laptop_settings["SECRET_KEY"].startswith("django-insecure-")
+
+
+def test_sqlite_is_used_without_db_host(laptop_settings):
+    database = laptop_settings["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == laptop_settings["sqlite_path"]
+
+
+def test_env_file_fills_only_what_the_environment_lacks(settings_module, tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# a comment\n\nFROM_FILE=file-value\nQUOTED='quoted value'\nALREADY_SET=file\n"
+    )
+    monkeypatch.setenv("ALREADY_SET", "environment")
+    # Recorded as absent, so that the teardown removes what the file added.
+    monkeypatch.delenv("FROM_FILE", raising=False)
+    monkeypatch.delenv("QUOTED", raising=False)
+    settings_module.load_env_file(env_file)
+    assert os.environ["FROM_FILE"] == "file-value"
+    assert os.environ["QUOTED"] == "quoted value"
+    assert os.environ["ALREADY_SET"] == "environment"
+
+
+def test_system_checks_pass_including_language_code_among_languages(db):
+    # translation.E004 fires when LANGUAGE_CODE is not one of LANGUAGES.
+    call_command("check", fail_level="WARNING")
+
+
+def test_models_and_migrations_agree(db):
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
