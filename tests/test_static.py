@@ -131,8 +131,9 @@ def test_data_and_static_files_live_in_named_volumes(project):
     }
     assert ("db-data", "/var/lib/mysql", False) in mounts["db"]
     assert ("static", "/app/staticfiles", False) in mounts["migrate"]
-    for proxy in {"nginx", "apache"} & mounts.keys():
-        assert mounts[proxy] == {("static", "/app/staticfiles", True)}, proxy
+    # Everyone else only reads them: the replicas the manifest, the proxies the files.
+    for reader in {"app", "nginx", "apache"} & mounts.keys():
+        assert mounts[reader] == {("static", "/app/staticfiles", True)}, reader
 
 
 def test_dockerfiles_pass_hadolint(project):
