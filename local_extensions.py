@@ -17,7 +17,7 @@ def is_yes(value):
 
 
 def yes_no(value):
-    """ "yes" or "no"; anything else unchanged, for the pre-gen hook to refuse."""
+    """The answer as "yes" or "no"; anything else unchanged, for the pre-gen hook to refuse."""
     text = str(value).strip().lower()
     return "yes" if text in YES else "no" if text in NO else str(value)
 

@@ -208,6 +208,11 @@ def render_hook(name, tmp_path):
     return rendered
 
 
+def test_template_python_passes_ruff():
+    run([tool("ruff"), "check", "--no-cache", "."], TEMPLATE)
+    run([tool("ruff"), "format", "--no-cache", "--check", "."], TEMPLATE)
+
+
 @pytest.mark.parametrize("hook", ["pre_gen_project.py", "post_gen_project.py"])
 def test_rendered_hooks_pass_ruff(hook, tmp_path):
     rendered = render_hook(hook, tmp_path)
