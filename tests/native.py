@@ -57,6 +57,21 @@ def port_accepts(host, port):
         return False
 
 
+def live_processes(group):
+    """PIDs in process group `group` that still run (zombies waiting for their
+    new parent to reap them do not count)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after ")".
+            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+        except OSError:  # the process ended while we looked
+            continue
+        if int(pgrp) == group and state != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 class Server:
     """One server process (and its children), logging to a file.
 

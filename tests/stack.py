@@ -71,9 +71,14 @@ class NativeStack:
             raise
         return self
 
+    @property
+    def every_server(self):
+        """Front to back: HAProxy, the proxies, the replicas, MariaDB."""
+        return [*reversed(self.servers.values()), *self.replicas, self.mariadb]
+
     def stop(self):
-        """Kill everything, in reverse order; safe to call more than once."""
-        for server in [*reversed(self.servers.values()), *self.replicas, self.mariadb]:
+        """Kill everything, front to back; safe to call more than once."""
+        for server in self.every_server:
             server.kill()
         shutil.rmtree(self.base, ignore_errors=True)
 
@@ -85,9 +90,7 @@ class NativeStack:
 
     def heal(self):
         """Bring back whatever a test stopped, then wait until HAProxy sees all UP."""
-        if not self.mariadb.running:
-            self.mariadb.start()
-        for server in [*self.replicas, *self.servers.values()]:
+        for server in reversed(self.every_server):
             if not server.running:
                 server.start()
         self.wait_until_all_up()

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 
+import native
 import pytest
 import requests
 from conftest import PROXY_CHOICES
@@ -87,6 +88,15 @@ def test_every_published_port_answers_200(healthy):
     for name in ["haproxy", *healthy.proxies]:
         response = requests.head(healthy.url(name), timeout=CLIENT_TIMEOUT)
         assert response.status_code == 200, name
+
+
+def test_health_endpoints_used_by_the_healthchecks_answer_200(healthy):
+    own = {"haproxy": "/haproxy-health", "nginx": "/nginx-health", "apache": "/apache-health"}
+    for name in ["haproxy", *healthy.proxies]:
+        response = requests.get(healthy.url(name, own[name]), timeout=CLIENT_TIMEOUT)
+        assert response.status_code == 200, name
+    for path in ("/healthz", "/readyz"):
+        assert requests.get(healthy.url(path=path), timeout=CLIENT_TIMEOUT).status_code == 200
 
 
 def test_a_user_signs_up_logs_in_and_posts_through_haproxy(healthy):
@@ -314,15 +324,35 @@ def test_failover_when_app_replicas_stop_and_die(healthy, capsys):
 def test_app_serves_again_soon_after_the_database_restarts(healthy, capsys):
     with Load(healthy) as load:
         load.run_for(1.5)
+        restarted = time.monotonic()
         healthy.mariadb.restart()
         back = time.monotonic()
         while requests.get(healthy.url(), timeout=CLIENT_TIMEOUT).status_code != 200:
             assert time.monotonic() - back < 10, "the app did not serve within 10 s"
             time.sleep(0.1)
-        to_serve = time.monotonic() - back
+        serving = time.monotonic()
         load.run_for(1.5)
     with capsys.disabled():
-        lost = report(healthy, "(c) MariaDB restarted", load, serving_again_after=to_serve)
-    assert to_serve <= 10
+        lost = report(
+            healthy,
+            "(c) MariaDB restarted",
+            load,
+            restart_took=back - restarted,
+            serving_again_after=serving - back,
+        )
+    assert serving - back <= 10
     assert not lost
     assert load.acknowledged, "no POST went through at all"
+
+
+def test_teardown_leaves_no_process_or_port_behind_even_after_a_failure(bake_combination):
+    stack = NativeStack(bake_combination("both-mysql8.4"))
+    with pytest.raises(RuntimeError, match="a failing test"), stack:
+        groups = [server.process.pid for server in stack.every_server]
+        addresses = [(server.host, server.port) for server in stack.every_server]
+        raise RuntimeError("a failing test")
+    for group in groups:
+        assert native.live_processes(group) == [], f"process group {group} still runs"
+    for host, port in addresses:
+        assert not native.port_accepts(host, port), f"{host}:{port} still answers"
+    assert not stack.base.exists()
