@@ -41,6 +41,12 @@ class Service:
         return env
 
 
+def read_env(path):
+    """KEY=VALUE pairs of a .env file, as Compose reads the baked one."""
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
 def search_path(workdir):
     """PATH for the entrypoints: this virtualenv's python, Debian's servers,
     and `httpd` as the official image calls Debian's apache2."""
@@ -141,10 +147,7 @@ def haproxy(project, workdir, *, port, stats_port, stats_password, domain, proxi
 
 def django(project, workdir, *, bind, static_root, database=None, collectstatic=False):
     """database: the DB_* variables for MySQL/MariaDB, or None for SQLite."""
-    env = (project / ".env").read_text().splitlines()
-    secret_key = next(
-        line.split("=", 1)[1] for line in env if line.startswith("DJANGO_SECRET_KEY=")
-    )
+    secret_key = read_env(project / ".env")["DJANGO_SECRET_KEY"]
     database = database or {}
     # DB_HOST chooses MySQL over SQLite; with it, the credentials are required.
     credentials = {

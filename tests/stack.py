@@ -28,11 +28,7 @@ class NativeStack:
     def __init__(self, project, *, replicas=2):
         self.project = Path(project)
         self.proxies = [name for name in ("nginx", "apache") if (self.project / name).is_dir()]
-        self.secrets = dict(
-            line.split("=", 1)
-            for line in (self.project / ".env").read_text().splitlines()
-            if "=" in line and not line.startswith("#")
-        )
+        self.secrets = services.read_env(self.project / ".env")
         # The proxies' workers run as www-data: the static files and every
         # folder above them must be readable by others, which pytest's own
         # temporary folders are not.
@@ -132,16 +128,8 @@ class NativeStack:
             raise native.ServerError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
 
     def replica(self, host):
-        service = self.django(host)
-        return native.Server(
-            f"app@{host}",
-            ["sh", service.entrypoint, *service.serve],
-            host=host,
-            port=self.app_port,
-            cwd=self.project / "django",
-            env=service.env(),
-            log_path=self.base / f"app-{host}.log",
-        )
+        # django/entrypoint.sh works from its own folder, wherever it starts.
+        return self.through_entrypoint(self.django(host), self.app_port, host, f"app@{host}")
 
     def proxy(self, name):
         build = services.nginx if name == "nginx" else services.apache
@@ -169,14 +157,16 @@ class NativeStack:
         )
         return self.through_entrypoint(service, self.ports["haproxy"])
 
-    def through_entrypoint(self, service, port):
+    def through_entrypoint(self, service, port, host="127.0.0.1", name=None):
+        name = name or service.name
         return native.Server(
-            service.name,
+            name,
             ["sh", service.entrypoint, *service.serve],
+            host=host,
             port=port,
             cwd=self.base,
             env=service.env(),
-            log_path=self.base / f"{service.name}.log",
+            log_path=self.base / f"{name}.log",
         )
 
     # What HAProxy sees ----------------------------------------------------
@@ -218,6 +208,10 @@ class NativeStack:
             "not every proxy UP",
             timeout,
         )
+
+    def log_tails(self):
+        """The end of every server's log, to explain a failed check."""
+        return "\n".join(server.log_tail(15) for server in self.every_server)
 
     def app_logs(self):
         return "".join(replica.log_text() for replica in self.replicas)

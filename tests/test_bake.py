@@ -8,6 +8,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from services import read_env
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 SECRET_KEYS = {"DJANGO_SECRET_KEY", "DB_PASSWORD", "MYSQL_ROOT_PASSWORD", "HAPROXY_STATS_PASSWORD"}
@@ -31,11 +32,6 @@ def text_files(project):
     for path in sorted(project.rglob("*")):
         if path.is_file() and path.suffix != ".mo":
             yield path.relative_to(project).as_posix(), path.read_text(encoding="utf-8")
-
-
-def read_env(path):
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return dict(pairs)
 
 
 def test_default_bake_writes_the_documented_layout(tmp_path):

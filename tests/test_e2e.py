@@ -300,7 +300,7 @@ def test_failover_when_a_proxy_is_killed(healthy, capsys):
         assert outage.status_code == 503
         assert "Service temporarily unavailable" in outage.text
     else:
-        assert load.failed_gets == []
+        assert load.failed_gets == [], healthy.log_tails()
 
 
 def test_failover_when_app_replicas_stop_and_die(healthy, capsys):
@@ -316,7 +316,7 @@ def test_failover_when_app_replicas_stop_and_die(healthy, capsys):
         load.run_for(2)
     with capsys.disabled():
         lost = report(healthy, "(b) replica stopped, restarted, another SIGKILLed", load)
-    assert load.failed_gets == []
+    assert load.failed_gets == [], healthy.log_tails()
     assert not lost
     assert load.acknowledged, "no POST went through at all"
 
