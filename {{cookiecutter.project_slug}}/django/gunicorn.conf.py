@@ -6,6 +6,8 @@ can be changed per deployment without rebuilding the image.
 
 import os
 
+from {{ cookiecutter.project_slug }}.gunicorn_response import install as install_one_write_response
+
 
 def env_int(name, default):
     value = os.environ.get(name) or str(default)
@@ -22,6 +24,10 @@ def cpu_count():
 
 
 wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
+
+# Every answer leaves in one write, so a replica that dies mid-answer cannot
+# leave a client with headers and half a body (see the module's docstring).
+install_one_write_response()
 
 # All interfaces of the container's own network namespace; Compose publishes
 # no port for the app, so only the internal network reaches it.

@@ -1,0 +1,76 @@
+"""{{ cookiecutter.project_slug }}/gunicorn_response.py against the installed Gunicorn.
+
+A replica that dies between two writes must not leave a client with headers
+and half a body, so every answer of one body part leaves in one write.
+"""
+
+import runpy
+from types import SimpleNamespace
+
+import pytest
+from gunicorn.config import Config
+from gunicorn.http import wsgi
+
+from {{ cookiecutter.project_slug }}.gunicorn_response import OneWriteResponse
+
+from .processes import DJANGO_DIR
+
+BODY = b"<!doctype html><title>board</title>"
+
+
+class RecordingSocket:
+    """Keeps every write apart, as the proxy on the other end would see them."""
+
+    def __init__(self):
+        self.writes = []
+
+    def sendall(self, data):
+        self.writes.append(bytes(data))
+
+
+def answer(method, headers, body_parts):
+    """Run one answer through OneWriteResponse as a Gunicorn worker does."""
+    request = SimpleNamespace(method=method, version=(1, 1), should_close=lambda: False)
+    sock = RecordingSocket()
+    response = OneWriteResponse(request, sock, Config())
+    response.start_response("200 OK", headers)
+    for part in body_parts:
+        response.write(part)
+    response.close()
+    return sock.writes
+
+
+def test_headers_and_body_leave_in_one_write():
+    writes = answer("GET", [("Content-Length", str(len(BODY)))], [BODY])
+    assert len(writes) == 1
+    head, body = writes[0].split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Content-Length: %d" % len(BODY) in head
+    assert body == BODY
+
+
+def test_a_streamed_answer_starts_with_its_headers_and_first_chunk_together():
+    writes = answer("GET", [], [b"first", b"second"])
+    assert b"Transfer-Encoding: chunked" in writes[0]
+    assert writes[0].endswith(b"\r\n\r\n5\r\nfirst\r\n")
+    assert writes[1:] == [b"6\r\nsecond\r\n", b"0\r\n\r\n"]
+
+
+def test_a_head_answer_sends_its_headers_and_no_body():
+    writes = answer("HEAD", [("Content-Length", str(len(BODY)))], [BODY])
+    assert len(writes) == 1
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\n")
+
+
+@pytest.fixture
+def gunicorn_response_class():
+    original = wsgi.Response
+    yield
+    wsgi.Response = original
+
+
+@pytest.mark.usefixtures("gunicorn_response_class")
+def test_the_gunicorn_config_installs_it():
+    runpy.run_path(str(DJANGO_DIR / "gunicorn.conf.py"))
+    assert wsgi.Response is OneWriteResponse
