@@ -1,16 +1,16 @@
 """Gunicorn's answers leave in one write: the headers go with the body.
 
 Why: Gunicorn sends an answer's headers and its body in two separate
-writes. Apache (mod_proxy_http) passes the headers on to the client as soon as
-they arrive. If a replica dies between the two writes (SIGKILL, the OOM
-killer), the client already has the headers and then gets a cut-off body, and
-no proxy can retry that. Nginx happens to hold small headers back until the
-body arrives; Apache does not.
+writes, and a web server in front may pass the headers on to the client as
+soon as they arrive. If a replica dies between the two writes (SIGKILL, the
+OOM killer), the client already has the headers and then gets a cut-off body,
+and no proxy can retry that.
 
 Sent in one write, an answer is either complete or missing. A missing one
-makes the proxy answer 502, and HAProxy retries that GET on a live replica
-(retry-on 502 in haproxy.cfg). Answers that stream (several body chunks) can
-still be cut off between chunks: nothing can prevent that once they started.
+makes the web server answer 502; HAProxy sends that GET again (retry-on 502 in
+haproxy.cfg) and the web server passes it to a live replica. Answers that
+stream (several body chunks) can still be cut off between chunks: nothing can
+prevent that once they started.
 
 gunicorn.conf.py installs this. It relies on Gunicorn internals
 (`default_headers`, `headers_sent`, `_emit_body`), so gunicorn is pinned in
