@@ -8,6 +8,7 @@ import runpy
 from types import SimpleNamespace
 
 import pytest
+from gunicorn import util
 from gunicorn.config import Config
 from gunicorn.http import wsgi
 
@@ -16,6 +17,7 @@ from {{ cookiecutter.project_slug }}.gunicorn_response import OneWriteResponse
 from .processes import DJANGO_DIR
 
 BODY = b"<!doctype html><title>board</title>"
+SIZED = [("Content-Length", str(len(BODY)))]
 
 
 class RecordingSocket:
@@ -28,11 +30,17 @@ class RecordingSocket:
         self.writes.append(bytes(data))
 
 
-def answer(method, headers, body_parts):
-    """Run one answer through OneWriteResponse as a Gunicorn worker does."""
+@pytest.fixture(autouse=True)
+def fixed_date(monkeypatch):
+    """One Date header for every answer, so that two answers can be compared byte for byte."""
+    monkeypatch.setattr(util, "http_date", lambda *_: "Wed, 25 Nov 2026 00:00:00 GMT")
+
+
+def answer(method, headers, body_parts, response_class=OneWriteResponse):
+    """Run one answer through a Gunicorn response class as a worker does."""
     request = SimpleNamespace(method=method, version=(1, 1), should_close=lambda: False)
     sock = RecordingSocket()
-    response = OneWriteResponse(request, sock, Config())
+    response = response_class(request, sock, Config())
     response.start_response("200 OK", headers)
     for part in body_parts:
         response.write(part)
@@ -41,7 +49,7 @@ def answer(method, headers, body_parts):
 
 
 def test_headers_and_body_leave_in_one_write():
-    writes = answer("GET", [("Content-Length", str(len(BODY)))], [BODY])
+    writes = answer("GET", SIZED, [BODY])
     assert len(writes) == 1
     head, body = writes[0].split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -57,10 +65,21 @@ def test_a_streamed_answer_starts_with_its_headers_and_first_chunk_together():
 
 
 def test_a_head_answer_sends_its_headers_and_no_body():
-    writes = answer("HEAD", [("Content-Length", str(len(BODY)))], [BODY])
+    writes = answer("HEAD", SIZED, [BODY])
     assert len(writes) == 1
     assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert writes[0].endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "body_parts"),
+    [("GET", SIZED, [BODY]), ("GET", [], [b"first", b"second"]), ("HEAD", SIZED, [BODY])],
+    ids=["sized", "streamed", "head"],
+)
+def test_the_bytes_on_the_wire_are_gunicorns_own(method, headers, body_parts):
+    ours = answer(method, headers, body_parts)
+    gunicorns = answer(method, headers, body_parts, response_class=wsgi.Response)
+    assert b"".join(ours) == b"".join(gunicorns)
 
 
 @pytest.fixture
