@@ -1,7 +1,8 @@
 #!/bin/sh
-# Start the Django image: check the environment, wait for the database,
-# collect static files, then run the command (Gunicorn by default, or e.g.
-# `python manage.py migrate` in the one-shot migrate service).
+# Start the Django image. When the command is Gunicorn or a management
+# command (`python manage.py migrate` in the one-shot migrate service), check
+# the settings, wait for the database and collect static files first; any
+# other command (a shell, say) runs as it is.
 # Migrations are not run here: several replicas migrating at once would race.
 set -eu
 
@@ -9,22 +10,36 @@ set -eu
 cd "$(dirname "$0")"
 
 # 1. Fail fast on a missing or empty required variable, naming it.
-required="DJANGO_SECRET_KEY"
-if [ -n "${DB_HOST:-}" ]; then
-    required="$required DB_NAME DB_USER DB_PASSWORD"
-fi
-for name in $required; do
-    [ -n "$(printenv "$name")" ] || { echo "django: $name must be set and non-empty" >&2; exit 1; }
-done
+require_settings() {
+    required="DJANGO_SECRET_KEY"
+    if [ -n "${DB_HOST:-}" ]; then
+        required="$required DB_NAME DB_USER DB_PASSWORD"
+    fi
+    for name in $required; do
+        [ -n "$(printenv "$name")" ] || { echo "django: $name must be set and non-empty" >&2; exit 1; }
+    done
+}
 
-# 2. Wait for the database (DB_WAIT_TIMEOUT seconds; a no-op for SQLite).
-python manage.py wait_for_db
+# 2. Check with Django's own checker, then wait for the database: Django runs
+#    its system checks before any management command and refuses to go on
+#    after an error; wait_for_db then waits up to DB_WAIT_TIMEOUT seconds (a
+#    no-op for SQLite).
+check_and_wait_for_database() {
+    python manage.py wait_for_db
+}
 
-# 3. Collect static files for the proxies, unless this container is told not
-#    to (Compose collects once, in the migrate service).
-if [ "${DJANGO_COLLECTSTATIC:-1}" != "0" ]; then
-    python manage.py collectstatic --noinput
-fi
+# 3. Collect static files for the web servers, unless this container is told
+#    not to (Compose collects once, in the migrate service).
+collect_static() {
+    if [ "${DJANGO_COLLECTSTATIC:-1}" != "0" ]; then
+        python manage.py collectstatic --noinput
+    fi
+}
 
 # 4. Become the command, so it runs as PID 1 and receives signals.
+if [ "${1:-}" = gunicorn ] || [ "${1:-} ${2:-}" = "python manage.py" ]; then
+    require_settings
+    check_and_wait_for_database
+    collect_static
+fi
 exec "$@"

@@ -1,4 +1,4 @@
-"""entrypoint.sh, run natively: check the environment, wait, collect, exec."""
+"""entrypoint.sh, run natively: require, check and wait, collect, exec."""
 
 import os
 import sys
@@ -16,6 +16,11 @@ def entrypoint_env(**changes):
     return child_env(**{"PATH": path, "DJANGO_SECRET_KEY": "x" * 50, **changes})
 
 
+def management_command_that_touches(marker):
+    """A Django command the entrypoint prepares for; it leaves `marker` if it ran."""
+    return ["python", "manage.py", "shell", "-c", f"open({str(marker)!r}, 'w').close()"]
+
+
 @pytest.mark.parametrize(
     ("changes", "missing"),
     [
@@ -30,7 +35,8 @@ def entrypoint_env(**changes):
 )
 def test_stops_before_anything_runs_when_a_required_variable_is_missing(tmp_path, changes, missing):
     marker = tmp_path / "ran"
-    result = run(["sh", ENTRYPOINT, "touch", str(marker)], entrypoint_env(**changes))
+    command = ["sh", ENTRYPOINT, *management_command_that_touches(marker)]
+    result = run(command, entrypoint_env(**changes))
     assert result.returncode != 0
     assert f"{missing} must be set and non-empty" in result.stderr
     assert not marker.exists()
@@ -39,17 +45,29 @@ def test_stops_before_anything_runs_when_a_required_variable_is_missing(tmp_path
 def test_collects_static_files_then_becomes_the_command(tmp_path):
     static_root = tmp_path / "staticfiles"
     env = entrypoint_env(DB_HOST=None, STATIC_ROOT=str(static_root))
+    code = "import os; print('command ran in', os.getcwd())"
     # Started from elsewhere: the script moves to its own folder first.
-    result = run(["sh", ENTRYPOINT, "sh", "-c", 'echo "command ran in $PWD"'], env)
+    result = run(["sh", ENTRYPOINT, "python", "manage.py", "shell", "-c", code], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (static_root / "staticfiles.json").is_file()
     assert f"command ran in {DJANGO_DIR}" in result.stdout
 
 
+def test_a_system_check_error_stops_the_start(tmp_path):
+    marker = tmp_path / "ran"
+    # Collecting into a folder that is also a source is an error (staticfiles.E002).
+    env = entrypoint_env(DB_HOST=None, STATIC_ROOT=str(DJANGO_DIR / "static"))
+    # `shell` runs no system checks of its own: only the entrypoint's can stop it.
+    result = run(["sh", ENTRYPOINT, *management_command_that_touches(marker)], env)
+    assert result.returncode != 0
+    assert "staticfiles.E002" in result.stderr
+    assert not marker.exists()
+
+
 def test_skips_collectstatic_when_told_to(tmp_path):
     static_root = tmp_path / "staticfiles"
     env = entrypoint_env(DB_HOST=None, STATIC_ROOT=str(static_root), DJANGO_COLLECTSTATIC="0")
-    result = run(["sh", ENTRYPOINT, "true"], env)
+    result = run(["sh", ENTRYPOINT, "python", "manage.py", "check"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not static_root.exists()
 
@@ -65,7 +83,17 @@ def test_a_failed_database_wait_stops_the_start(tmp_path):
         DB_PASSWORD="x",
         DB_WAIT_TIMEOUT="1",
     )
-    result = run(["sh", ENTRYPOINT, "touch", str(marker)], env)
+    result = run(["sh", ENTRYPOINT, *management_command_that_touches(marker)], env)
     assert result.returncode != 0
     assert "still unreachable" in result.stderr
     assert not marker.exists()
+
+
+def test_any_other_command_runs_as_it_is(tmp_path):
+    # `docker compose run app sh`: a shell, with nothing checked or collected.
+    static_root = tmp_path / "staticfiles"
+    env = entrypoint_env(DJANGO_SECRET_KEY="", STATIC_ROOT=str(static_root))
+    result = run(["sh", ENTRYPOINT, "sh", "-c", "echo a shell"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a shell\n"
+    assert not static_root.exists()
