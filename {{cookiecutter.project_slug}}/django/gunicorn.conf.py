@@ -6,14 +6,12 @@ can be changed per deployment without rebuilding the image.
 
 import os
 
+from environs import Env
+
 from {{ cookiecutter.project_slug }}.gunicorn_response import install as install_one_write_response
 
-
-def env_int(name, default):
-    value = os.environ.get(name) or str(default)
-    if not value.isdigit():
-        raise ValueError(f"{name} must be a whole number, not {value!r}")
-    return int(value)
+# environs refuses a malformed value with a message that names the variable.
+env = Env()
 
 
 def cpu_count():
@@ -25,32 +23,37 @@ def cpu_count():
 
 wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 
-# Every answer leaves in one write, so a replica that dies mid-answer cannot
-# leave a client with headers and half a body (see the module's docstring).
-install_one_write_response()
+
+def on_starting(server):
+    """Server hook, run once in the master before any worker forks: every
+    answer leaves in one write, so a replica that dies mid-answer cannot leave
+    a client with headers and half a body (see the module's docstring).
+    Loading this file changes nothing; only starting a server does."""
+    install_one_write_response()
+
 
 # All interfaces of the container's own network namespace; Compose publishes
 # no port for the app, so only the internal network reaches it.
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")  # noqa: S104
+bind = env.str("GUNICORN_BIND", "0.0.0.0:8000")  # noqa: S104
 
 # Gunicorn's rule of thumb, (2 x CPUs) + 1, capped: every replica runs its own
 # workers, and each worker already serves several requests through threads.
-workers = env_int("GUNICORN_WORKERS", min(2 * cpu_count() + 1, 8))
+workers = env.int("GUNICORN_WORKERS", min(2 * cpu_count() + 1, 8))
 worker_class = "gthread"
-threads = env_int("GUNICORN_THREADS", 4)
+threads = env.int("GUNICORN_THREADS", 4)
 
 # A request running longer than this is killed and its worker replaced.
-timeout = env_int("GUNICORN_TIMEOUT", 30)
+timeout = env.int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (docker stop), workers get this long to finish their requests.
-graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Longer than the proxies keep idle upstream connections, so the proxy always
 # closes first and never sends a request on a connection Gunicorn just closed.
-keepalive = env_int("GUNICORN_KEEPALIVE", 5)
+keepalive = env.int("GUNICORN_KEEPALIVE", 5)
 
 # Trust X-Forwarded-* from any address: the app port is reachable only on the
 # internal network, where the only clients are our own proxies (whose
 # addresses change with every restart, so they cannot be listed).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+forwarded_allow_ips = env.str("FORWARDED_ALLOW_IPS", "*")
 
 # Heartbeat files in memory: /tmp in a container may sit on a slow overlay
 # filesystem, which can make workers look stuck. (Gunicorn creates them with
@@ -67,5 +70,5 @@ control_socket_disable = True
 # what the proxies forwarded (client address and scheme) and the time taken.
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+loglevel = env.str("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" xfp="%({x-forwarded-proto}i)s" %(M)sms'  # noqa: E501

@@ -16,6 +16,9 @@ from {{ cookiecutter.project_slug }}.gunicorn_response import OneWriteResponse
 
 from .processes import DJANGO_DIR
 
+# Gunicorn's own class: the one OneWriteResponse was made from, whatever has
+# replaced wsgi.Response since.
+GUNICORNS = OneWriteResponse.__base__
 BODY = b"<!doctype html><title>board</title>"
 SIZED = [("Content-Length", str(len(BODY)))]
 
@@ -78,18 +81,27 @@ def test_a_head_answer_sends_its_headers_and_no_body():
 )
 def test_the_bytes_on_the_wire_are_gunicorns_own(method, headers, body_parts):
     ours = answer(method, headers, body_parts)
-    gunicorns = answer(method, headers, body_parts, response_class=wsgi.Response)
+    gunicorns = answer(method, headers, body_parts, response_class=GUNICORNS)
     assert b"".join(ours) == b"".join(gunicorns)
 
 
+def test_the_comparison_is_with_gunicorns_own_class():
+    assert GUNICORNS is not OneWriteResponse
+    assert (GUNICORNS.__module__, GUNICORNS.__name__) == ("gunicorn.http.wsgi", "Response")
+
+
 @pytest.fixture
-def gunicorn_response_class():
+def gunicorn_config():
+    """gunicorn.conf.py as Gunicorn loads it; wsgi.Response is put back afterwards."""
     original = wsgi.Response
-    yield
+    yield runpy.run_path(str(DJANGO_DIR / "gunicorn.conf.py"))
     wsgi.Response = original
 
 
-@pytest.mark.usefixtures("gunicorn_response_class")
-def test_the_gunicorn_config_installs_it():
-    runpy.run_path(str(DJANGO_DIR / "gunicorn.conf.py"))
+def test_loading_the_gunicorn_config_replaces_nothing(gunicorn_config):
+    assert wsgi.Response is GUNICORNS
+
+
+def test_the_server_hook_installs_it_before_any_worker_starts(gunicorn_config):
+    gunicorn_config["on_starting"](server=None)
     assert wsgi.Response is OneWriteResponse

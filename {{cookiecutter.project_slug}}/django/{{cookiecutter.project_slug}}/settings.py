@@ -5,63 +5,34 @@ the default that suits the container, so the compose file sets only what
 differs. See README.md for the full list of variables.
 """
 
-import os
 from pathlib import Path
 
 from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
+from environs import Env
 
 # The django/ folder: manage.py, the apps, templates, static and locale.
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def load_env_file(path):
-    """Fill os.environ from KEY=VALUE lines of `path`; the real environment wins.
-
-    Lets `python manage.py runserver` on a laptop pick up the secrets that the
-    template wrote to the project's .env. The file is absent in the container,
-    where Compose passes the environment itself.
-    """
-    if not path.is_file():
-        return
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key and not key.startswith("#"):
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-            os.environ.setdefault(key.strip(), value)
-
-
-load_env_file(BASE_DIR.parent / ".env")
-
-
-def env(name, default=""):
-    return os.environ.get(name, default)
-
-
-def env_bool(name, default=False):
-    value = os.environ.get(name, "").strip().lower()
-    return value in {"1", "true", "yes", "on"} if value else default
-
-
-def env_int(name, default):
-    value = os.environ.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+# environs reads typed values and refuses a malformed one with a message that
+# names the variable ("DJANGO_DEBUG" invalid: Not a valid boolean).
+env = Env()
+# `python manage.py runserver` on a laptop picks up the secrets that the
+# template wrote to the project's .env; the real environment wins. The file is
+# absent in the container, where Compose passes the environment itself.
+env.read_env(BASE_DIR.parent / ".env", recurse=False)
 
 
 def env_list(name):
-    return [item.strip() for item in env(name).split(",") if item.strip()]
+    """A comma-separated variable; spaces around the items do not count."""
+    return [item.strip() for item in env.list(name, []) if item.strip()]
 
 
 # --- Core -------------------------------------------------------------------
 
-DEBUG = env_bool("DJANGO_DEBUG")
+DEBUG = env.bool("DJANGO_DEBUG", False)
 
-SECRET_KEY = env("DJANGO_SECRET_KEY")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -72,7 +43,7 @@ if not SECRET_KEY:
     # Development only: check --deploy flags this prefix if it ever leaks out.
     SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105
 
-DOMAIN_NAME = env("DOMAIN_NAME", "{{ cookiecutter.domain_name }}")
+DOMAIN_NAME = env.str("DOMAIN_NAME", "{{ cookiecutter.domain_name }}")
 ALLOWED_HOSTS = list(
     dict.fromkeys(
         [DOMAIN_NAME, "localhost", "127.0.0.1", "[::1]", *env_list("DJANGO_ALLOWED_HOSTS")]
@@ -139,18 +110,30 @@ TEMPLATES = [
 # MySQL when DB_HOST is set (the stack), SQLite otherwise (a laptop with
 # nothing installed).
 
-if env("DB_HOST"):
+# TLS. PyMySQL encrypts whenever the server offers TLS, and the MySQL image
+# always does, with a certificate it makes for itself on first start. So the
+# password and every query travel encrypted, and MySQL's caching_sha2_password
+# sends the password inside that TLS session (no RSA exchange, hence no
+# `cryptography` package). The certificate is not verified by default: it is
+# self-signed, made per data volume, and on the stack's private network only
+# the app and the database are attached. Against a database elsewhere, set
+# DB_SSL_CA to its CA certificate: TLS is then required, and the certificate
+# and host name are checked.
+DB_SSL_CA = env.str("DB_SSL_CA", "")
+DB_TLS = {"ssl_ca": DB_SSL_CA, "ssl_verify_identity": True} if DB_SSL_CA else {}
+
+if env.str("DB_HOST", ""):
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.mysql",
-            "HOST": env("DB_HOST"),
-            "PORT": env("DB_PORT", "3306"),
-            "NAME": env("DB_NAME"),
-            "USER": env("DB_USER"),
-            "PASSWORD": env("DB_PASSWORD"),
+            "HOST": env.str("DB_HOST"),
+            "PORT": env.str("DB_PORT", "3306"),
+            "NAME": env.str("DB_NAME"),
+            "USER": env.str("DB_USER"),
+            "PASSWORD": env.str("DB_PASSWORD"),
             # Persistent connections, checked before reuse so that a restarted
             # database costs one failed check, not a failed request.
-            "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
+            "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", 60),
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # Full Unicode (emoji, every Hangul syllable), in the connection
@@ -162,7 +145,8 @@ if env("DB_HOST"):
                 "isolation_level": "read committed",
                 # Fail fast when the server is unreachable, so /readyz and
                 # wait_for_db answer within their own timeouts.
-                "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 5),
+                "connect_timeout": env.int("DB_CONNECT_TIMEOUT", 5),
+                **DB_TLS,
             },
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
@@ -171,7 +155,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env("DJANGO_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "NAME": env.str("DJANGO_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
         }
     }
 
@@ -191,8 +175,8 @@ LOGOUT_REDIRECT_URL = "board:post_list"
 
 # --- Language and time -------------------------------------------------------
 
-LANGUAGE_CODE = env("DJANGO_LANGUAGE_CODE", "{{ cookiecutter.language_code }}")
-TIME_ZONE = env("DJANGO_TIME_ZONE", "{{ cookiecutter.time_zone }}")
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", "{{ cookiecutter.language_code }}")
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", "{{ cookiecutter.time_zone }}")
 USE_I18N = True
 USE_TZ = True
 # Native names: a reader looks for their own language in its own script.
@@ -210,7 +194,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 # front serve directly. Hashed names let them cache the files for a long time.
 
 STATIC_URL = "/static/"
-STATIC_ROOT = env("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STATIC_ROOT = env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -227,19 +211,19 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # HTTPS-only protections. Off by default because this stack does not terminate
 # TLS yet; turn them on (all of them) once it does.
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT")
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE")
-CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE")
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 # Health checks speak plain HTTP to the app even when the site is HTTPS-only.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- Logging -----------------------------------------------------------------
 # Everything to the console, where Docker (and Gunicorn's own log) collect it.
 
-LOG_LEVEL = env("DJANGO_LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
