@@ -4,7 +4,13 @@ A yes/no prompt does not always arrive as a boolean: cookiecutter 2.7 turns
 `use_nginx=no` on the command line into False, 2.6 passes the string "no".
 Templates ask `{% if cookiecutter.use_nginx is yes %}` and get the same
 answer either way.
+
+`quoted` writes an answer as a double-quoted string that YAML and TOML read
+back as exactly the text typed: unquoted, YAML would read `null`, `yes` or
+`0123` as something else.
 """
+
+import json
 
 from jinja2.ext import Extension
 
@@ -22,8 +28,14 @@ def yes_no(value):
     return "yes" if text in YES else "no" if text in NO else str(value)
 
 
+def quoted(value):
+    """A JSON string: valid YAML and TOML, non-ASCII text kept readable."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 class YesNoExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.tests["yes"] = is_yes
         environment.filters["yes_no"] = yes_no
+        environment.filters["quoted"] = quoted

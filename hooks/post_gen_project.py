@@ -47,17 +47,31 @@ def prune():
 
 
 def write_env():
-    values = {key: secrets.token_hex(32) for key in SECRET_KEYS}
+    """Write .env with fresh secrets, or keep the one a re-bake
+    (--overwrite-if-exists) finds: the running stack and its database volume
+    use those secrets. Only secrets it lacks are added."""
+    existing = Path(".env")
+    text = existing.read_text() if existing.exists() else ""
+    kept = text.splitlines()
+    have = {line.partition("=")[0] for line in kept if "=" in line and not line.startswith("#")}
+    missing = [key for key in SECRET_KEYS if key not in have]
     # Created 0600 from the start: the secrets are never readable by others,
     # not even for the moment between writing and chmod.
-    fd = os.open(".env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as env:
-        env.write("# Secrets for this deployment. Never commit this file.\n")
-        env.writelines(f"{key}={value}\n" for key, value in values.items())
+    fd = os.open(".env", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.chmod(".env", 0o600)
+    with os.fdopen(fd, "a") as env:
+        if not kept:
+            env.write("# Secrets for this deployment. Never commit this file.\n")
+        elif missing and not text.endswith("\n"):
+            env.write("\n")
+        env.writelines(f"{key}={secrets.token_hex(32)}\n" for key in missing)
     Path(".env.example").write_text(
         "# Copy to .env and fill in long random values (see README.md).\n"
         + "".join(f"{key}=\n" for key in SECRET_KEYS)
     )
+    if kept:
+        added = f"; added {', '.join(missing)}" if missing else ""
+        print(f"Kept the existing .env and its secrets{added}.")
 
 
 def next_steps():

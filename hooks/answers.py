@@ -1,0 +1,241 @@
+"""The rules every answer must pass before anything is baked.
+
+A plain module: hooks/pre_gen_project.py calls `problems()` and `warnings()`
+on the answers, and tests/test_answers.py imports it directly. Each problem
+is one line that names the prompt, so a user can fix every answer in one go.
+Only the standard library is used: the hook runs under whatever Python runs
+cookiecutter.
+"""
+
+import ipaddress
+import keyword
+import re
+import sys
+import unicodedata
+import zoneinfo
+
+SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13", "3.14")
+# HAProxy's LTS lines that the configuration is written for (2.6 is what the
+# native tiers run, 3.2 what the Docker tier runs).
+SUPPORTED_HAPROXY = ("2.6", "2.8", "3.0", "3.2")
+END_OF_LIFE_MYSQL = {"8.0": "April 2026"}
+
+# What the slug must not shadow: the project's own packages and folders, and
+# every top-level module that django/requirements-dev.txt installs (tier 4
+# checks this list against the installed packages).
+PROJECT_NAMES = {"board", "tests", "checks", "static", "staticfiles", "templates", "locale"}
+PROJECT_NAMES |= {"django", "nginx", "apache", "haproxy", "venv"}
+INSTALLED_MODULES = {
+    "asgiref",
+    "django",
+    "dotenv",
+    "environs",
+    "gunicorn",
+    "iniconfig",
+    "marshmallow",
+    "packaging",
+    "pluggy",
+    "pygments",
+    "pymysql",
+    "pytest",
+    "pytest_django",
+    "sqlparse",
+    "typing_extensions",
+    "_pytest",
+    "py",
+}
+# MySQL's own schemas: the image would grant the app's user every right on
+# them (`mysql` holds the root account's password hash).
+RESERVED_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
+# Django's test runner creates test_<db_name>; MySQL names are at most 64.
+MAX_DB_NAME = 64 - len("test_")
+MAX_DB_USER = 32
+MAX_REPLICAS = 100
+# Django's own language list (django.conf.global_settings.LANGUAGES, Django
+# 5.2): the languages Django ships translations for. Tier 4 checks it against
+# the installed Django.
+_LANGUAGE_WORDS = (
+    "af ar ar-dz ast az bg be bn br bs ca ckb cs cy da de dsb el en en-au en-gb eo es es-ar "
+    "es-co es-mx es-ni es-ve et eu fa fi fr fy ga gd gl he hi hr hsb hu hy ia id ig io is it "
+    "ja ka kab kk km kn ko ky lb lt lv mk ml mn mr ms my nb ne nl nn os pa pl pt pt-br ro ru "
+    "sk sl sq sr sr-latn sv sw ta te tg th tk tr tt udm ug uk ur uz vi zh-hans zh-hant"
+)
+DJANGO_LANGUAGES = set(_LANGUAGE_WORDS.split())
+
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+MYSQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+EMAIL = re.compile(r"[^@\s]+@([^@\s]+)")
+NUMBER = re.compile(r"[1-9][0-9]*")
+JINJA = re.compile(r"\{[{%#]")
+# Unicode categories that no answer may hold: control characters (newlines,
+# tabs, escapes), format characters (invisible, or reordering text), line and
+# paragraph separators, and lone surrogates.
+FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
+def forbidden_character(text):
+    for character in text:
+        if unicodedata.category(character) in FORBIDDEN_CATEGORIES:
+            return character
+    return None
+
+
+def is_host_name(name):
+    labels = name.split(".")
+    return (
+        len(name) <= 253
+        and all(HOST_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()  # 10.0.0 is neither a name nor an address
+    )
+
+
+def ip_version(text):
+    """4 or 6 for an IP address, None for anything else."""
+    try:
+        return ipaddress.ip_address(text).version
+    except ValueError:
+        return None
+
+
+def is_time_zone(name):
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+def whole_number(key, value, low, high):
+    """A problem with a numeric answer, or None."""
+    if not NUMBER.fullmatch(value) or not low <= int(value) <= high:
+        return f"{key} {value!r} must be a whole number from {low} to {high}, without leading zeros"
+    return None
+
+
+def text_problems(answers):
+    for key, value in answers.items():
+        character = forbidden_character(value)
+        if character:
+            yield f"{key} must not contain the control character {character!r}"
+        elif JINJA.search(value):
+            yield f"{key} {value!r} must not contain template syntax ({{{{, {{% or {{#)"
+
+
+def name_problems(a):
+    if not a["project_name"].strip():
+        yield "project_name must not be empty"
+
+    slug = a["project_slug"]
+    if not IDENTIFIER.fullmatch(slug) or keyword.iskeyword(slug):
+        yield (
+            f"project_slug {slug!r} must be a lower-case Python identifier "
+            "(a-z, 0-9, _; starting with a letter), which Compose also accepts"
+        )
+    elif slug in PROJECT_NAMES | INSTALLED_MODULES or slug in sys.stdlib_module_names:
+        yield f"project_slug {slug!r} would shadow the module or folder of that name; pick another"
+
+    if not EMAIL.fullmatch(a["author_email"]) or not is_host_name(
+        EMAIL.fullmatch(a["author_email"]).group(1)
+    ):
+        yield f"author_email {a['author_email']!r} is not an e-mail address like you@example.com"
+
+
+def proxy_problems(a):
+    for key in ("use_nginx", "use_apache"):
+        if a[key] not in ("yes", "no"):
+            yield f"{key} {a[key]!r} must be yes or no"
+    if a["use_nginx"] == a["use_apache"] == "no":
+        yield "use_nginx and use_apache are both off: choose at least one proxy for HAProxy"
+
+
+def number_problems(a):
+    replicas = whole_number("app_replicas", a["app_replicas"], 1, MAX_REPLICAS)
+    if replicas:
+        yield replicas
+    used = {"http_port": "yes", "haproxy_stats_port": "yes"}
+    used |= {"nginx_port": a["use_nginx"], "apache_port": a["use_apache"]}
+    ports = {}
+    for key in (key for key, on in used.items() if on == "yes"):
+        problem = whole_number(key, a[key], 1, 65535)
+        if problem:
+            yield problem
+        elif int(a[key]) in ports:
+            yield f"{key} and {ports[int(a[key])]} are both {a[key]}: host ports must differ"
+        else:
+            ports[int(a[key])] = key
+
+
+def database_problems(a):
+    name, user = a["db_name"], a["db_user"]
+    if not MYSQL_NAME.fullmatch(name) or len(name) > MAX_DB_NAME:
+        yield (
+            f"db_name {name!r} must be 1-{MAX_DB_NAME} letters, digits and _, not starting "
+            f"with a digit (Django's test database test_<db_name> must fit MySQL's 64)"
+        )
+    elif name.lower() in RESERVED_DATABASES:
+        yield f"db_name {name!r} is one of MySQL's own schemas; pick another"
+    if not MYSQL_NAME.fullmatch(user) or len(user) > MAX_DB_USER:
+        yield (
+            f"db_user {user!r} must be 1-{MAX_DB_USER} letters, digits and _, "
+            "not starting with a digit"
+        )
+    elif user.lower() == "root":
+        yield "db_user must not be root: the MySQL image creates root itself"
+
+
+def version_problems(a):
+    # mysql_version is a choice in cookiecutter.json: cookiecutter itself
+    # refuses anything else, naming the choices.
+    for key, supported in (
+        ("python_version", SUPPORTED_PYTHON),
+        ("haproxy_version", SUPPORTED_HAPROXY),
+    ):
+        if a[key] not in supported:
+            yield f"{key} {a[key]!r} is not supported: choose {', '.join(supported)}"
+
+
+def site_problems(a):
+    domain = a["domain_name"]
+    if ip_version(domain) == 6:
+        yield f"domain_name {domain!r}: IPv6 addresses are not supported; use a host name"
+    elif not (is_host_name(domain) or ip_version(domain) == 4):
+        yield (
+            f"domain_name {domain!r} is not a lower-case host name or IPv4 address "
+            "(like example.com, localhost or 192.0.2.10)"
+        )
+    if not is_time_zone(a["time_zone"]):
+        yield f"time_zone {a['time_zone']!r} is not an IANA time zone (like Asia/Seoul or UTC)"
+    if a["language_code"] not in DJANGO_LANGUAGES:
+        yield (
+            f"language_code {a['language_code']!r} is not a language Django translates "
+            "(like ko, en or pt-br)"
+        )
+
+
+def problems(answers):
+    """Every problem with the answers, one line each; none means bake."""
+    answers = {key: str(value) for key, value in answers.items()}
+    found = list(text_problems(answers))
+    if found:  # the other rules would only repeat these answers
+        return found
+    for rules in (
+        name_problems,
+        proxy_problems,
+        number_problems,
+        database_problems,
+        version_problems,
+        site_problems,
+    ):
+        found.extend(rules(answers))
+    return found
+
+
+def warnings(answers):
+    end_of_life = END_OF_LIFE_MYSQL.get(str(answers["mysql_version"]))
+    if end_of_life:
+        return [
+            f"MySQL {answers['mysql_version']} reached end of life in {end_of_life} and gets no "
+            "more security fixes; prefer 8.4 LTS or 9.7 LTS."
+        ]
+    return []

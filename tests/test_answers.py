@@ -1,0 +1,166 @@
+"""Tier 1: the rules every answer must pass (hooks/answers.py), without baking.
+
+Each case changes the default answers in one place and expects exactly one
+problem that names the prompt. tests/test_bake.py proves that the hook applies
+these rules to a real bake and writes nothing when one fails.
+"""
+
+import answers
+import pytest
+from harness.template import default_answers
+
+DEFAULTS = {
+    key: "yes" if value is True else "no" if value is False else str(value)
+    for key, value in default_answers().items()
+}
+# The database names default to the slug; keep them valid where only the
+# slug is wrong, so that exactly one problem is reported.
+VALID_DB = {"db_name": "board_db", "db_user": "board_user"}
+
+
+def problems_with(**changes):
+    return answers.problems({**DEFAULTS, **changes})
+
+
+def test_the_default_answers_pass():
+    assert problems_with() == []
+
+
+REFUSED = {
+    # Names
+    "empty project name": ({"project_name": "  "}, "project_name must not be empty"),
+    "slug with capitals": ({"project_slug": "Board2", **VALID_DB}, "project_slug 'Board2' must"),
+    "slug with a dash": ({"project_slug": "my-board", **VALID_DB}, "project_slug 'my-board'"),
+    "slug starting with a digit": ({"project_slug": "2board", **VALID_DB}, "project_slug '2board'"),
+    "slug is a keyword": ({"project_slug": "class", **VALID_DB}, "project_slug 'class' must"),
+    "slug shadows the standard library": (
+        {"project_slug": "json", **VALID_DB},
+        "project_slug 'json' would shadow",
+    ),
+    "slug shadows the board app": (
+        {"project_slug": "board", **VALID_DB},
+        "project_slug 'board' would shadow",
+    ),
+    "slug shadows an installed package": (
+        {"project_slug": "environs", **VALID_DB},
+        "project_slug 'environs' would shadow",
+    ),
+    "slug shadows a project folder": (
+        {"project_slug": "checks", **VALID_DB},
+        "project_slug 'checks' would shadow",
+    ),
+    "e-mail without @": ({"author_email": "you.example.com"}, "author_email 'you.example.com'"),
+    "e-mail with a bad domain": ({"author_email": "you@exa mple"}, "author_email 'you@exa mple'"),
+    # Proxies
+    "no proxy": ({"use_nginx": "no", "use_apache": "no"}, "use_nginx and use_apache are both off"),
+    "proxy neither yes nor no": ({"use_nginx": "maybe"}, "use_nginx 'maybe' must be yes or no"),
+    # Numbers Compose would refuse or misread
+    "port not a number": ({"http_port": "http"}, "http_port 'http' must be a whole number"),
+    "port zero": ({"nginx_port": "0"}, "nginx_port '0' must be a whole number from 1 to 65535"),
+    "port too big": ({"apache_port": "65536"}, "apache_port '65536' must be"),
+    "port with a leading zero": ({"http_port": "080"}, "http_port '080' must be"),
+    "equal ports": (
+        {"nginx_port": "8001", "apache_port": "8001"},
+        "apache_port and nginx_port are both 8001",
+    ),
+    "stats port on the site port": (
+        {"haproxy_stats_port": "80"},
+        "haproxy_stats_port and http_port are both 80",
+    ),
+    "no replicas": ({"app_replicas": "0"}, "app_replicas '0' must be a whole number from 1 to"),
+    "replicas in words": ({"app_replicas": "two"}, "app_replicas 'two'"),
+    "replicas with a leading zero": ({"app_replicas": "02"}, "app_replicas '02'"),
+    "more replicas than a host runs": ({"app_replicas": "101"}, "app_replicas '101'"),
+    "replicas past a 64-bit integer": ({"app_replicas": "9" * 20}, "app_replicas '999"),
+    # Databases
+    "db_name with a dash": ({"db_name": "my-db"}, "db_name 'my-db' must be"),
+    "db_name that leaves no room for test_": ({"db_name": "d" * 60}, "db_name 'ddd"),
+    "db_name is MySQL's own schema": ({"db_name": "mysql"}, "db_name 'mysql' is one of MySQL's"),
+    "db_name is MySQL's sys schema": ({"db_name": "SYS"}, "db_name 'SYS' is one of MySQL's"),
+    "db_name is performance_schema": (
+        {"db_name": "performance_schema"},
+        "db_name 'performance_schema' is one of",
+    ),
+    "db_user too long": ({"db_user": "u" * 33}, "db_user 'uuu"),
+    "db_user root": ({"db_user": "root"}, "db_user must not be root"),
+    # Versions
+    "old python": ({"python_version": "3.9"}, "python_version '3.9' is not supported: choose 3.10"),
+    "python without a minor": ({"python_version": "3"}, "python_version '3' is not supported"),
+    "old haproxy": ({"haproxy_version": "2.4"}, "haproxy_version '2.4' is not supported: choose"),
+    "haproxy patch release": ({"haproxy_version": "3.2.26"}, "haproxy_version '3.2.26' is not"),
+    # The site
+    "domain with a space": ({"domain_name": "exa mple.com"}, "domain_name 'exa mple.com' is not"),
+    "domain with an underscore": ({"domain_name": "my_site.com"}, "domain_name 'my_site.com'"),
+    "domain starting with a dash": ({"domain_name": "-x.com"}, "domain_name '-x.com'"),
+    "domain with capitals": ({"domain_name": "Example.com"}, "domain_name 'Example.com'"),
+    "domain with a trailing dot": ({"domain_name": "example.com."}, "domain_name 'example.com.'"),
+    "domain with a port": ({"domain_name": "example.com:8080"}, "domain_name 'example.com:8080'"),
+    "numeric domain that is no address": ({"domain_name": "10.0.0"}, "domain_name '10.0.0'"),
+    "IPv6 domain": ({"domain_name": "::1"}, "domain_name '::1': IPv6 addresses are not supported"),
+    "unknown time zone": ({"time_zone": "Mars/Olympus"}, "time_zone 'Mars/Olympus' is not"),
+    "language name": ({"language_code": "Korean"}, "language_code 'Korean' is not a language"),
+    "language Django does not translate": (
+        {"language_code": "tlh"},
+        "language_code 'tlh' is not a language Django translates",
+    ),
+    "language in capitals": ({"language_code": "pt-BR"}, "language_code 'pt-BR'"),
+}
+
+
+@pytest.mark.parametrize(("changes", "message"), REFUSED.values(), ids=REFUSED)
+def test_a_bad_answer_gets_one_line_naming_its_prompt(changes, message):
+    found = problems_with(**changes)
+    assert len(found) == 1 and found[0].startswith(message), found
+
+
+# Text that would break a file it lands in, in any prompt.
+UNSAFE_TEXT = {
+    "newline": "Board\nname",
+    "carriage return": "Board\rname",
+    "tab": "Board\tname",
+    "escape": "Board\x1b[31m",
+    "line separator": "Board\u2028name",
+    "right-to-left override": "Board\u202ename",
+    "Jinja expression": "{{ cookiecutter.db_name }}",
+    "Jinja statement": "{% raw %}",
+    "Jinja comment": "{# note #}",
+}
+
+
+@pytest.mark.parametrize("prompt", sorted(DEFAULTS))
+@pytest.mark.parametrize("text", UNSAFE_TEXT.values(), ids=UNSAFE_TEXT)
+def test_control_characters_and_template_syntax_are_refused_in_every_prompt(prompt, text):
+    found = problems_with(**{prompt: text})
+    assert len(found) == 1 and found[0].startswith(prompt), found
+
+
+ACCEPTED = {
+    "an IPv4 address as the domain": {"domain_name": "192.0.2.10"},
+    "a one-label host name": {"domain_name": "intranet"},
+    "a regional language": {"language_code": "pt-br"},
+    "a script variant": {"language_code": "zh-hans"},
+    "the newest Python": {"python_version": "3.14"},
+    "the oldest HAProxy line": {"haproxy_version": "2.6"},
+    "the longest database name": {"db_name": "d" * answers.MAX_DB_NAME},
+    "names YAML would misread unquoted": {"db_name": "null", "db_user": "yes"},
+    "a Korean project name": {"project_name": "커뮤니티 게시판", "project_slug": "board_ko"},
+    "quotes and backslashes in free text": {"description": 'A "board" \\ for you'},
+    "a port of an unchosen proxy equal to another": {"use_apache": "no", "apache_port": "8000"},
+}
+
+
+@pytest.mark.parametrize("changes", ACCEPTED.values(), ids=ACCEPTED)
+def test_unusual_but_good_answers_pass(changes):
+    assert problems_with(**changes) == []
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems_with(http_port="x", db_user="root", app_replicas="0")
+    assert [line.split()[0] for line in found] == ["app_replicas", "http_port", "db_user"]
+
+
+def test_mysql_80_is_warned_about_and_the_others_are_not():
+    for version in ("8.4", "9.7"):
+        assert answers.warnings({**DEFAULTS, "mysql_version": version}) == []
+    (warning,) = answers.warnings({**DEFAULTS, "mysql_version": "8.0"})
+    assert "MySQL 8.0 reached end of life in April 2026" in warning
