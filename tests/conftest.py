@@ -1,43 +1,70 @@
-"""Fixtures shared by every tier: the combination matrix and cached bakes."""
+"""Fixtures that follow what each prompt changes, and one marker per tier.
+
+- `default_project`: one default bake, for what no answer changes.
+- `proxy_project`: a bake per proxy choice, for what the proxies change.
+- `mysql_project`: a bake per MySQL version, where the version matters.
+- `mariadb`: one MariaDB server for the native tiers; each user makes its own database.
+
+Bakes are made once per session and shared; tests must not change them.
+"""
 
 import pytest
+from harness.mariadb import MariaDB
+from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, default_answers
 
-PROXY_CHOICES = {
-    "both": {"use_nginx": True, "use_apache": True},
-    "nginx": {"use_nginx": True, "use_apache": False},
-    "apache": {"use_nginx": False, "use_apache": True},
+DEFAULTS = default_answers()
+
+# Each tier is one module; `./run-tests -m "not e2e and not docker"` runs the fast ones.
+TIERS = {
+    "test_answers": "bake",
+    "test_bake": "bake",
+    "test_static": "static",
+    "test_config": "config",
+    "test_app": "app",
+    "test_e2e": "e2e",
+    "test_docker": "docker",
 }
-MYSQL_VERSIONS = ("8.4", "8.0")
-COMBINATIONS = {
-    f"{proxies}-mysql{version}": {**answers, "mysql_version": version}
-    for proxies, answers in PROXY_CHOICES.items()
-    for version in MYSQL_VERSIONS
-}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(TIERS[item.module.__name__])
 
 
 @pytest.fixture(scope="session")
-def bake_combination(cookies_session):
-    """Bake a named combination once per session; later calls reuse it."""
+def bake(cookies_session):
+    """Bake a project for some answers once per session; later calls reuse it."""
     baked = {}
 
-    def bake(name):
-        if name not in baked:
-            result = cookies_session.bake(extra_context=COMBINATIONS[name])
-            assert result.exception is None, f"{name} failed to bake: {result.exception}"
-            baked[name] = result.project_path
-        return baked[name]
+    def bake_once(**answers):
+        # Answers equal to the defaults make the same project: bake it once.
+        answers = {key: value for key, value in answers.items() if DEFAULTS[key] != value}
+        key = tuple(sorted(answers.items()))
+        if key not in baked:
+            result = cookies_session.bake(extra_context=answers)
+            assert result.exception is None, f"{answers} failed to bake: {result.exception}"
+            baked[key] = result.project_path
+        return baked[key]
 
-    return bake
-
-
-@pytest.fixture(params=COMBINATIONS)
-def project(request, bake_combination):
-    """A baked project, once for every combination of the choice prompts."""
-    return bake_combination(request.param)
+    return bake_once
 
 
-@pytest.fixture(params=PROXY_CHOICES)
-def proxy_project(request, bake_combination):
-    """A baked project for each proxy choice (the MySQL version does not
-    change what runs natively)."""
-    return bake_combination(f"{request.param}-mysql8.4")
+@pytest.fixture(scope="session")
+def default_project(bake):
+    return bake()
+
+
+@pytest.fixture(scope="session", params=PROXY_CHOICES)
+def proxy_project(request, bake):
+    return bake(**PROXY_CHOICES[request.param])
+
+
+@pytest.fixture(scope="session", params=MYSQL_VERSIONS)
+def mysql_project(request, bake):
+    return bake(mysql_version=request.param)
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    with MariaDB(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server

@@ -10,6 +10,7 @@ fails the test: in CI a missing server must never turn into a silent skip.
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -42,11 +43,25 @@ def find_binary(*names, package):
     )
 
 
+# Ports handed out in this run, so that two services never get the same one.
+_HANDED_OUT = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A TCP port that nothing listens on right now, below the kernel's
+    ephemeral range (32768 and up), whose ports any outgoing connection on the
+    machine may take at any moment."""
+    for port in random.sample(range(20000, 32768), 500):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise ServerError("no free port below 32768")
 
 
 def port_accepts(host, port):
@@ -115,7 +130,8 @@ class Server:
     def running(self):
         return self.process is not None and self.process.poll() is None
 
-    def start(self):
+    def start(self, wait=True):
+        """Start the server; with `wait`, return once it accepts connections."""
         if self.running:
             raise ServerError(f"{self.name} is already running")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +146,8 @@ class Server:
                 start_new_session=True,
             )
         self.group_alive = True
-        self.wait_until_ready()
+        if wait:
+            self.wait_until_ready()
         return self
 
     def wait_until_ready(self):
@@ -175,109 +192,3 @@ class Server:
     def log_tail(self, lines=40):
         tail = "\n".join(self.log_text().splitlines()[-lines:])
         return f"--- last lines of {self.log_path} ---\n{tail}"
-
-
-class MariaDB(Server):
-    """A throwaway MariaDB server in `base_dir`, listening on 127.0.0.1 only.
-
-    The data directory is created on the first start and kept by restarts.
-    root has no password (whoever runs the tests can administer it, root or
-    not) and reaches it through the socket in the data directory;
-    applications get their own user from `create_database`.
-    """
-
-    def __init__(self, base_dir, *, port=None):
-        base_dir = Path(base_dir)
-        self.data_dir = base_dir / "data"
-        self.socket = self.data_dir / "mysqld.sock"
-        self.server_binary = find_binary("mariadbd", "mysqld", package="mariadb-server")
-        self.client_binary = find_binary("mariadb", "mysql", package="mariadb-client")
-        self.install_binary = find_binary(
-            "mariadb-install-db", "mysql_install_db", package="mariadb-server"
-        )
-        port = port or free_port()
-        # mariadbd refuses to run as root unless told to run as that user.
-        as_root = ["--user=root"] if os.geteuid() == 0 else []
-        command = [
-            self.server_binary,
-            "--no-defaults",
-            *as_root,
-            f"--datadir={self.data_dir}",
-            f"--socket={self.socket}",
-            f"--pid-file={self.data_dir / 'mysqld.pid'}",
-            "--bind-address=127.0.0.1",
-            f"--port={port}",
-            "--skip-name-resolve",
-            "--character-set-server=utf8mb4",
-            "--collation-server=utf8mb4_unicode_ci",
-            # A test server: speed over durability.
-            "--innodb-flush-log-at-trx-commit=0",
-            "--innodb-doublewrite=0",
-            "--innodb-buffer-pool-size=64M",
-        ]
-        super().__init__(
-            "mariadb", command, port=port, log_path=base_dir / "mariadb.log", ready_timeout=60
-        )
-        self.as_root = as_root
-
-    def start(self):
-        if not (self.data_dir / "mysql").is_dir():
-            self.initialise()
-        return super().start()
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def initialise(self):
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [
-                self.install_binary,
-                "--no-defaults",
-                *self.as_root,
-                f"--datadir={self.data_dir}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ServerError(f"mariadb-install-db failed:\n{result.stdout}\n{result.stderr}")
-
-    def sql(self, statements):
-        """Run SQL as root through the socket; returns the output."""
-        result = subprocess.run(
-            [
-                self.client_binary,
-                "--no-defaults",
-                f"--socket={self.socket}",
-                "--user=root",
-                "--batch",
-                "--skip-column-names",
-                "--execute",
-                statements,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ServerError(f"SQL failed: {statements}\n{result.stderr}")
-        return result.stdout
-
-    def create_database(self, name, user, password):
-        """A database and a user that owns it, plus test_<name>.
-
-        Django's test runner creates and drops test_<name> itself, so the user
-        may do anything there too (and nothing anywhere else).
-        """
-        test_pattern = "test\\_" + name.replace("_", "\\_")
-        self.sql(
-            f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4;"
-            f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';"
-            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'127.0.0.1';"
-            f"GRANT ALL PRIVILEGES ON `{test_pattern}`.* TO '{user}'@'127.0.0.1';"
-        )

@@ -1,0 +1,106 @@
+"""A throwaway MariaDB server: the native tiers' stand-in for MySQL.
+
+MariaDB speaks MySQL's protocol; Debian has no MySQL server (the Docker tier
+runs a real one).
+"""
+
+import os
+from pathlib import Path
+
+from .commands import run
+from .processes import Server, find_binary, free_port
+
+
+class MariaDB(Server):
+    """A throwaway MariaDB server in `base_dir`, listening on 127.0.0.1 only.
+
+    The data directory is created on the first start and kept by restarts.
+    root has no password (whoever runs the tests can administer it, root or
+    not) and reaches it through the socket in the data directory;
+    applications get their own user from `create_database`.
+    """
+
+    def __init__(self, base_dir, *, port=None):
+        base_dir = Path(base_dir)
+        self.data_dir = base_dir / "data"
+        self.socket = self.data_dir / "mysqld.sock"
+        self.server_binary = find_binary("mariadbd", "mysqld", package="mariadb-server")
+        self.client_binary = find_binary("mariadb", "mysql", package="mariadb-client")
+        self.install_binary = find_binary(
+            "mariadb-install-db", "mysql_install_db", package="mariadb-server"
+        )
+        port = port or free_port()
+        # mariadbd refuses to run as root unless told to run as that user.
+        as_root = ["--user=root"] if os.geteuid() == 0 else []
+        command = [
+            self.server_binary,
+            "--no-defaults",
+            *as_root,
+            f"--datadir={self.data_dir}",
+            f"--socket={self.socket}",
+            f"--pid-file={self.data_dir / 'mysqld.pid'}",
+            "--bind-address=127.0.0.1",
+            f"--port={port}",
+            "--skip-name-resolve",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            # A test server: speed over durability.
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--innodb-buffer-pool-size=64M",
+        ]
+        super().__init__(
+            "mariadb", command, port=port, log_path=base_dir / "mariadb.log", ready_timeout=60
+        )
+        self.as_root = as_root
+
+    def start(self):
+        if not (self.data_dir / "mysql").is_dir():
+            self.initialise()
+        return super().start()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def initialise(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        run(
+            [
+                self.install_binary,
+                "--no-defaults",
+                *self.as_root,
+                f"--datadir={self.data_dir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ]
+        )
+
+    def sql(self, statements):
+        """Run SQL as root through the socket; returns the output."""
+        return run(
+            [
+                self.client_binary,
+                "--no-defaults",
+                f"--socket={self.socket}",
+                "--user=root",
+                "--batch",
+                "--skip-column-names",
+                "--execute",
+                statements,
+            ]
+        ).stdout
+
+    def create_database(self, name, user, password):
+        """A database and a user that owns it, plus test_<name>.
+
+        Django's test runner creates and drops test_<name> itself, so the user
+        may do anything there too (and nothing anywhere else).
+        """
+        test_pattern = "test\\_" + name.replace("_", "\\_")
+        self.sql(
+            f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4;"
+            f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';"
+            f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'127.0.0.1';"
+            f"GRANT ALL PRIVILEGES ON `{test_pattern}`.* TO '{user}'@'127.0.0.1';"
+        )

@@ -1,0 +1,209 @@
+"""How each baked service runs outside a container.
+
+`SERVICES[name](layout)` gives a Service for every service of a baked
+project, with one signature: the environment its own entrypoint.sh gets (the
+guide's variables with test values, plus the paths that differ from the
+container's), the file it renders, and the commands that serve or just show
+the server's version. Tier 3 (config checks) and tier 5 (the native stack)
+both start services from here, so they test the same thing.
+"""
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+# Debian's names for the servers' files; the containers use their images'.
+DEBIAN_APACHE_MODULES = "/usr/lib/apache2/modules"
+DEBIAN_MIME_TYPES = "/etc/mime.types"
+DEBIAN_NGINX_MIME_TYPES = "/etc/nginx/mime.types"
+# Unprivileged user the proxies' workers switch to, as in the images.
+WORKER_USER = "www-data"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Layout:
+    """Where a baked project's services run natively: one folder, loopback ports.
+
+    ports: the listening port of "haproxy", "stats", each proxy and "app".
+    database: the DB_* variables for MySQL/MariaDB, or None for SQLite.
+    """
+
+    project: Path
+    workdir: Path
+    ports: dict
+    domain: str = "localhost"
+    replica_hosts: list = field(default_factory=lambda: ["127.0.0.1"])
+    database: dict | None = None
+
+    @property
+    def secrets(self):
+        return dotenv_values(self.project / ".env")
+
+    @property
+    def static_root(self):
+        return self.workdir / "static"
+
+
+@dataclass
+class Service:
+    name: str
+    workdir: Path
+    entrypoint: Path
+    required: dict  # the variables the entrypoint must refuse to start without
+    settings: dict  # paths and tuning that differ outside a container
+    rendered: Path | None  # the config file the entrypoint writes, if any
+    check: list | None  # the server's own checker, run on that file
+    serve: list  # the image's CMD, adapted to run natively
+    version: list  # a command that starts the server binary and exits at once
+
+    def env(self, without=(), empty=()):
+        """The entrypoint's whole environment; nothing leaks in from the test runner."""
+        env = {"PATH": search_path(self.workdir), "LANG": "C.UTF-8"}
+        env |= self.settings | self.required
+        for name in without:
+            env.pop(name)
+        env |= dict.fromkeys(empty, "")
+        return env
+
+
+def search_path(workdir):
+    """PATH for the entrypoints: this virtualenv's python, Debian's servers,
+    and `httpd` as the official image calls Debian's apache2."""
+    shims = Path(workdir) / "bin"
+    shims.mkdir(parents=True, exist_ok=True)
+    httpd = shims / "httpd"
+    if not httpd.exists():
+        apache2 = shutil.which("apache2", path=SYSTEM_PATH)
+        assert apache2, "Debian's apache2 is not installed (see README.md)"
+        httpd.symlink_to(apache2)
+    return f"{Path(sys.executable).parent}:{shims}:{SYSTEM_PATH}"
+
+
+def rendered_path(layout, name, filename):
+    folder = layout.workdir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / filename
+
+
+def backends(layout):
+    return {
+        "BACKEND_HOST": " ".join(layout.replica_hosts),
+        "BACKEND_PORT": str(layout.ports["app"]),
+    }
+
+
+def nginx(layout):
+    conf = rendered_path(layout, "nginx", "nginx.conf")
+    return Service(
+        name="nginx",
+        workdir=layout.workdir,
+        entrypoint=layout.project / "nginx/entrypoint.sh",
+        required={"NGINX_PORT": str(layout.ports["nginx"]), **backends(layout)},
+        settings={
+            "NGINX_TEMPLATE": str(layout.project / "nginx/nginx.conf"),
+            "NGINX_CONF": str(conf),
+            "NGINX_RUN_DIR": str(conf.parent),
+            "NGINX_USER": WORKER_USER,
+            "NGINX_MIME_TYPES": DEBIAN_NGINX_MIME_TYPES,
+            "STATIC_ROOT": str(layout.static_root),
+        },
+        rendered=conf,
+        check=["nginx", "-t", "-q", "-e", "stderr", "-c", str(conf)],
+        serve=["nginx", "-e", "stderr", "-g", "daemon off;"],
+        version=["nginx", "-v"],
+    )
+
+
+def apache(layout):
+    conf = rendered_path(layout, "apache", "httpd.conf")
+    return Service(
+        name="apache",
+        workdir=layout.workdir,
+        entrypoint=layout.project / "apache/entrypoint.sh",
+        required={
+            "APACHE_PORT": str(layout.ports["apache"]),
+            **backends(layout),
+            "DOMAIN_NAME": layout.domain,
+        },
+        settings={
+            "APACHE_TEMPLATE": str(layout.project / "apache/httpd.conf"),
+            "APACHE_CONF": str(conf),
+            "APACHE_SERVER_ROOT": str(conf.parent),
+            "APACHE_RUN_DIR": str(conf.parent),
+            "APACHE_MODULES_DIR": DEBIAN_APACHE_MODULES,
+            "APACHE_MIME_TYPES": DEBIAN_MIME_TYPES,
+            "STATIC_ROOT": str(layout.static_root),
+        },
+        rendered=conf,
+        check=["httpd", "-t", "-f", str(conf)],
+        serve=["httpd", "-DFOREGROUND"],
+        version=["httpd", "-v"],
+    )
+
+
+def haproxy(layout):
+    conf = rendered_path(layout, "haproxy", "haproxy.cfg")
+    required = {
+        "HAPROXY_PORT": str(layout.ports["haproxy"]),
+        "HAPROXY_STATS_PORT": str(layout.ports["stats"]),
+        "HAPROXY_STATS_USER": "admin",
+        "HAPROXY_STATS_PASSWORD": layout.secrets["HAPROXY_STATS_PASSWORD"],
+        "DOMAIN_NAME": layout.domain,
+    }
+    for proxy in ("nginx", "apache"):
+        if (layout.project / proxy).is_dir():
+            prefix = proxy.upper()
+            required |= {f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(layout.ports[proxy])}
+    return Service(
+        name="haproxy",
+        workdir=layout.workdir,
+        entrypoint=layout.project / "haproxy/entrypoint.sh",
+        required=required,
+        settings={
+            "HAPROXY_TEMPLATE": str(layout.project / "haproxy/haproxy.cfg"),
+            "HAPROXY_CFG": str(conf),
+            # Nothing answers here; servers given as addresses are never resolved.
+            "HAPROXY_DNS": "127.0.0.1:1",
+        },
+        rendered=conf,
+        check=["haproxy", "-c", "-q", "-f", str(conf)],
+        serve=["haproxy"],
+        version=["haproxy", "-v"],
+    )
+
+
+def django(layout, host="127.0.0.1", *, collectstatic=False):
+    """One app replica listening on host:<app port>."""
+    database = layout.database or {}
+    # DB_HOST chooses MySQL over SQLite; with it, the credentials are required.
+    credentials = {
+        name: database[name] for name in ("DB_NAME", "DB_USER", "DB_PASSWORD") if name in database
+    }
+    settings = {
+        "DJANGO_SETTINGS_MODULE": f"{layout.project.name}.settings",
+        "STATIC_ROOT": str(layout.static_root),
+        "GUNICORN_BIND": f"{host}:{layout.ports['app']}",
+        "GUNICORN_WORKERS": "2",
+        "DJANGO_COLLECTSTATIC": "1" if collectstatic else "0",
+        "DB_WAIT_TIMEOUT": "30",
+    } | {name: value for name, value in database.items() if name not in credentials}
+    if not database:
+        settings["DJANGO_SQLITE_PATH"] = str(layout.workdir / "db.sqlite3")
+    return Service(
+        name="django",
+        workdir=layout.workdir,
+        entrypoint=layout.project / "django/entrypoint.sh",
+        required={"DJANGO_SECRET_KEY": layout.secrets["DJANGO_SECRET_KEY"]} | credentials,
+        settings=settings,
+        rendered=None,
+        check=None,
+        serve=["gunicorn", "--config", "gunicorn.conf.py"],
+        version=["gunicorn", "--version"],
+    )
+
+
+SERVICES = {"nginx": nginx, "apache": apache, "haproxy": haproxy, "django": django}

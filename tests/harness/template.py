@@ -1,0 +1,67 @@
+"""This template repository, as its tests see it.
+
+The prompts' choices and the files copied verbatim are read from
+cookiecutter.json, never restated, so the tests follow the template.
+"""
+
+import importlib.util
+import itertools
+import json
+import sys
+from pathlib import Path
+
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
+
+from .commands import run
+
+TEMPLATE = Path(__file__).resolve().parents[2]
+CONTEXT = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+# Files cookiecutter copies without rendering (Django's own {{ }} templates).
+VERBATIM = CONTEXT["_copy_without_render"]
+
+# use_<proxy> prompts: every combination with at least one proxy bakes.
+PROXIES = [key.removeprefix("use_") for key in CONTEXT if key.startswith("use_")]
+PROXY_CHOICES = {
+    "+".join(chosen): {f"use_{proxy}": proxy in chosen for proxy in PROXIES}
+    for count in range(len(PROXIES), 0, -1)
+    for chosen in itertools.combinations(PROXIES, count)
+}
+MYSQL_VERSIONS = CONTEXT["mysql_version"]
+PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
+
+
+def load_stack_checks():
+    """The baked project's checks/check_stack.py, which tiers 5 and 6 run.
+
+    Copied verbatim into every bake (cookiecutter.json's _copy_without_render;
+    tier 1 proves it), so the template's own file is the baked one.
+    """
+    spec = importlib.util.spec_from_file_location(
+        "check_stack", PROJECT_TEMPLATE / "checks" / "check_stack.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def proxies_of(project):
+    """The proxies a baked project has, in the order the template names them."""
+    return [proxy for proxy in PROXIES if (Path(project) / proxy).is_dir()]
+
+
+def bake_on_command_line(output_dir, answers, *, check=False):
+    """Run cookiecutter as a user does: `cookiecutter <template> key=value ...`."""
+    return run(
+        [sys.executable, "-m", "cookiecutter", TEMPLATE, "--no-input", "-o", output_dir]
+        + [f"{key}={value}" for key, value in answers.items()],
+        check=check,
+    )
+
+
+def default_answers():
+    """Every prompt's default answer, rendered as `cookiecutter --no-input` would."""
+    context = generate_context(context_file=TEMPLATE / "cookiecutter.json")
+    answers = prompt_for_config(context, no_input=True)
+    return {key: value for key, value in answers.items() if not key.startswith("_")}

@@ -1,0 +1,589 @@
+"""Check a running stack from the outside, as its users and its failures see it.
+
+    python checks/check_stack.py              # the request flow, through every published port
+    python checks/check_stack.py --failover   # and failover under load (kills containers!)
+
+Run it from the project folder against a stack that `docker compose up --wait`
+brought up; it finds the published ports through Compose. It signs up users
+and writes posts, so point it at a test deployment, never at production. The
+failover scenarios kill a web server, app replicas and HAProxy and restart the
+database, with a steady load of GETs and POSTs running, and print what each
+cost. Killing HAProxy as a crash would (not `docker stop`, which would switch
+its restart policy off) needs root or sudo on a Linux host.
+
+The checks take any `stack` that answers the few questions the Compose driver
+at the bottom answers, so other drivers can run the same checks elsewhere.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.client import HTTPConnection
+
+import requests
+
+PASSWORD = "correct-horse-battery-staple-42"
+POST_PATH = re.compile(r"^/posts/(\d+)/$")
+TIMEOUT = 10
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def wait_until(condition, what, timeout, interval=0.05):
+    """Seconds until condition() is true; TimeoutError naming `what` otherwise."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what} after {timeout} s")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+# A client --------------------------------------------------------------------
+
+
+class Browser:
+    """A client that keeps cookies and sends the CSRF token like a browser."""
+
+    def __init__(self, site_url):
+        self.base_url = site_url.rstrip("/")  # also the Origin a browser sends
+        self.session = requests.Session()
+
+    def get(self, path, **options):
+        return self.session.get(self.base_url + path, timeout=TIMEOUT, **options)
+
+    def submit(self, path, fields):
+        """GET the form (for the CSRF cookie), then POST it; the answer is not followed."""
+        self.get(path).raise_for_status()
+        return self.session.post(
+            self.base_url + path,
+            data={"csrfmiddlewaretoken": self.session.cookies["csrftoken"], **fields},
+            headers={"Origin": self.base_url, "Referer": self.base_url + path},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+
+    def sign_up(self, username):
+        fields = {"username": username, "password1": PASSWORD, "password2": PASSWORD}
+        return self.submit("/accounts/signup/", fields)
+
+    def log_in(self, username):
+        return self.submit("/accounts/login/", {"username": username, "password": PASSWORD})
+
+    def create_post(self, title):
+        """The new post's path if the app said it was saved, else None."""
+        response = self.submit("/posts/new/", {"title": title, "content": f"Body of {title}"})
+        location = response.headers.get("Location", "")
+        return location if response.status_code == 302 and POST_PATH.match(location) else None
+
+
+class Load:
+    """Logged-in clients sending a steady stream of GETs and POSTs through HAProxy.
+
+    The clients sign up at once, in parallel; the load starts when all are in.
+    """
+
+    def __init__(self, stack, clients=4, post_every=4):
+        self.site = stack.url()
+        self.post_every = post_every
+        self.stopping = threading.Event()
+        self.signed_up = threading.Barrier(clients + 1)
+        self.lock = threading.Lock()
+        self.gets = self.posts = 0
+        self.failed_gets, self.failed_posts, self.acknowledged = [], [], []
+        self.sign_up_failures = []
+        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        self.signed_up.wait()
+        if self.sign_up_failures:
+            self.__exit__()
+            raise AssertionError(f"the load's clients could not sign up: {self.sign_up_failures}")
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def run(self):
+        browser = Browser(self.site)
+        try:
+            status = browser.sign_up(unique("load")).status_code
+        except requests.RequestException as error:
+            status = type(error).__name__
+        if status != 302:
+            self.sign_up_failures.append(status)
+        self.signed_up.wait()
+        sent = 0
+        while status == 302 and not self.stopping.is_set():
+            sent += 1
+            if sent % self.post_every:
+                self.get(browser)
+            else:
+                self.post(browser)
+
+    def get(self, browser):
+        try:
+            status = browser.get("/").status_code
+        except requests.RequestException as error:
+            status = type(error).__name__
+        with self.lock:
+            self.gets += 1
+            if status != 200:
+                self.failed_gets.append(status)
+
+    def post(self, browser):
+        title = unique("load post")
+        try:
+            saved = browser.create_post(title)
+        except requests.RequestException:
+            saved = None
+        with self.lock:
+            self.posts += 1
+            (self.acknowledged if saved else self.failed_posts).append(title)
+
+    @staticmethod
+    def run_for(seconds):
+        time.sleep(seconds)
+
+    def figures(self, stack):
+        """What the load saw, and how many acknowledged posts the database lost."""
+        lost = set(self.acknowledged) - stack.stored_titles()
+        return {
+            "failed GETs": f"{len(self.failed_gets)} of {self.gets}",
+            "failed POSTs": f"{len(self.failed_posts)} of {self.posts}",
+            "saved posts lost": len(lost),
+        }
+
+
+# What HAProxy sees -------------------------------------------------------------
+
+
+def proxy_states(stack):
+    """{web server: status} of HAProxy's `proxies` backend, from the stats CSV."""
+    response = requests.get(
+        stack.url("stats", "/;csv"), auth=("admin", stack.stats_password), timeout=TIMEOUT
+    )
+    response.raise_for_status()
+    rows = csv.DictReader(io.StringIO(response.text.lstrip("# ")))
+    return {
+        row["svname"]: row["status"]
+        for row in rows
+        if row["pxname"] == "proxies" and row["svname"] != "BACKEND"
+    }
+
+
+def seconds_until_down(stack, name, timeout=10):
+    # "DOWN 1/2" is still down, on its way back up.
+    return wait_until(
+        lambda: proxy_states(stack)[name].startswith("DOWN"), f"{name} not DOWN", timeout
+    )
+
+
+def seconds_until_all_up(stack, timeout=60):
+    # Exactly "UP": "UP 1/2" is a server on its way down (or not yet checked).
+    return wait_until(
+        lambda: all(status == "UP" for status in proxy_states(stack).values()),
+        "not every web server UP in HAProxy",
+        timeout,
+    )
+
+
+def site_answers(stack):
+    try:
+        return requests.get(stack.url(), timeout=TIMEOUT).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# The request flow ------------------------------------------------------------
+
+
+def check_every_published_port_answers_200(stack):
+    """The guide's `curl -I` checks: HAProxy and each web server answer HEAD / with 200."""
+    for name in ["haproxy", *stack.proxies]:
+        status = requests.head(stack.url(name), timeout=TIMEOUT).status_code
+        assert status == 200, f"HEAD / on {name}'s port: {status}"
+
+
+def check_health_endpoints_answer_200(stack):
+    for name in ["haproxy", *stack.proxies]:
+        status = requests.get(stack.url(name, f"/{name}-health"), timeout=TIMEOUT).status_code
+        assert status == 200, f"/{name}-health: {status}"
+    for path in ("/healthz", "/readyz"):
+        status = requests.get(stack.url(path=path), timeout=TIMEOUT).status_code
+        assert status == 200, f"{path}: {status}"
+
+
+def check_a_user_signs_up_logs_in_and_posts(stack):
+    username, title = unique("user"), unique("first post")
+    signed_up = Browser(stack.url()).sign_up(username)
+    assert signed_up.status_code == 302, f"sign-up answered {signed_up.status_code}"
+
+    browser = Browser(stack.url())
+    assert browser.log_in(username).status_code == 302, "log-in failed"
+    assert username in browser.get("/").text, "the board does not greet the user"
+    post_path = browser.create_post(title)
+    assert post_path, "the post was not saved"
+    for name in ["haproxy", *stack.proxies]:
+        page = requests.get(stack.url(name, post_path), timeout=TIMEOUT)
+        assert page.status_code == 200 and title in page.text, f"the post through {name}"
+
+
+def check_a_form_without_its_csrf_token_is_refused(stack):
+    browser = Browser(stack.url())
+    browser.get("/accounts/login/")
+    response = browser.session.post(
+        stack.url(path="/accounts/login/"),
+        data={"username": "nobody", "password": PASSWORD},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 403, f"a POST without its token answered {response.status_code}"
+
+
+def request_with_marker(stack, name, marker, headers, source=None):
+    """GET /?q=<marker> on a published port, optionally from a chosen source address."""
+    url = requests.utils.urlparse(stack.url(name))
+    connection = HTTPConnection(
+        url.hostname, url.port, timeout=TIMEOUT, source_address=(source, 0) if source else None
+    )
+    connection.request("GET", f"/?q={marker}", headers={"Host": url.netloc, **headers})
+    status = connection.getresponse().status
+    connection.close()
+    assert status == 200, f"GET through {name}: {status}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in stack.app_logs().splitlines():
+            if marker in line:
+                return line
+        time.sleep(0.2)
+    raise AssertionError(f"{marker} never reached the app's access log")
+
+
+def check_static_files_come_from_the_web_servers(stack):
+    page = requests.get(stack.url(), timeout=TIMEOUT).text
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
+    # HAProxy alternates between the web servers: ask it a few times, and each directly.
+    for name in ["haproxy"] * 4 + stack.proxies:
+        response = requests.get(
+            stack.url(name, stylesheet), headers={"Accept-Encoding": "gzip"}, timeout=TIMEOUT
+        )
+        assert response.status_code == 200, f"{stylesheet} through {name}: {response.status_code}"
+        assert response.headers["Content-Type"].startswith("text/css"), name
+        max_age = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
+        assert max_age and int(max_age.group(1)) >= 7 * 86400, f"{name}: {response.headers}"
+    # The app's access log is live (a page request shows up), and no file request is in it.
+    request_with_marker(stack, "haproxy", unique("after-static"), {})
+    assert "/static/" not in stack.app_logs(), "a static file reached Django"
+
+
+def check_the_stats_page_wants_the_password(stack):
+    stats = stack.url("stats")
+    assert requests.get(stats, timeout=TIMEOUT).status_code == 401, "stats without a password"
+    wrong = requests.get(stats, auth=("admin", "wrong"), timeout=TIMEOUT)
+    assert wrong.status_code == 401, "stats with a wrong password"
+    right = requests.get(stats, auth=("admin", stack.stats_password), timeout=TIMEOUT)
+    assert right.status_code == 200, f"stats with the password: {right.status_code}"
+
+
+def check_forwarded_headers_reach_django_as_haproxy_saw_them(stack):
+    # Whatever the client claims is replaced by what HAProxy saw.
+    spoofed = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
+    for _ in stack.proxies:  # once per web server behind HAProxy's round robin
+        line = request_with_marker(
+            stack, "haproxy", unique("forwarded"), spoofed, stack.client_source
+        )
+        forwarded_for = re.search(r'xff="([^"]*)"', line).group(1).split(", ")
+        assert "6.6.6.6" not in forwarded_for, line
+        if stack.client_source:
+            assert forwarded_for[0] == stack.client_source, line
+        assert 'xfp="http"' in line, line
+
+
+def check_web_servers_pass_on_the_scheme_haproxy_set(stack):
+    for name in stack.proxies:
+        line = request_with_marker(stack, name, unique("scheme"), {"X-Forwarded-Proto": "https"})
+        assert 'xfp="https"' in line, f"{name}: {line}"
+
+
+def check_the_login_redirect_ends_on_the_login_page(stack):
+    response = requests.get(stack.url(path="/posts/new/"), timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [302]
+    assert response.url == stack.url(path="/accounts/login/?next=/posts/new/"), response.url
+
+
+REQUEST_FLOW = [
+    check_every_published_port_answers_200,
+    check_health_endpoints_answer_200,
+    check_a_user_signs_up_logs_in_and_posts,
+    check_a_form_without_its_csrf_token_is_refused,
+    check_static_files_come_from_the_web_servers,
+    check_the_stats_page_wants_the_password,
+    check_forwarded_headers_reach_django_as_haproxy_saw_them,
+    check_web_servers_pass_on_the_scheme_haproxy_set,
+    check_the_login_redirect_ends_on_the_login_page,
+]
+
+
+# Failover under load ---------------------------------------------------------
+# Each scenario starts from a healthy stack, returns its figures, and asserts
+# what must hold: no acknowledged post is ever lost, and GETs never fail where
+# another web server or replica can answer.
+
+
+def failover_when_a_web_server_is_killed(stack):
+    victim = stack.proxies[0]
+    with Load(stack) as load:
+        load.run_for(1)
+        stack.kill_proxy(victim)
+        to_down = seconds_until_down(stack, victim)
+        load.run_for(1)
+        outage = requests.get(stack.url(), timeout=TIMEOUT) if len(stack.proxies) == 1 else None
+        stack.start_proxy(victim)
+        back_up = seconds_until_all_up(stack)
+    figures = {f"{victim} killed, DOWN after": f"{to_down:.2f} s"}
+    figures |= {"UP again after restart": f"{back_up:.2f} s", **load.figures(stack)}
+    assert figures["saved posts lost"] == 0, figures
+    assert load.acknowledged, "no POST went through at all"
+    assert to_down <= 3, figures
+    if outage is None:
+        assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
+    else:
+        # Nothing left to fail over to: a clear page, not a hang or a reset.
+        assert outage.status_code == 503 and "Service temporarily unavailable" in outage.text
+    return figures
+
+
+def failover_when_app_replicas_stop_and_die(stack):
+    with Load(stack) as load:
+        load.run_for(1)
+        stack.stop_replica(0)  # graceful: SIGTERM, in-flight requests finish
+        load.run_for(1.5)
+        stack.start_replica(0)
+        # The web servers retry a failed replica after 2 s.
+        load.run_for(2.5)
+        stack.kill_replica(1)
+        load.run_for(1.5)
+        stack.start_replica(1)
+    figures = load.figures(stack)
+    assert figures["saved posts lost"] == 0, figures
+    assert load.acknowledged, "no POST went through at all"
+    assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
+    return figures
+
+
+def failover_when_the_database_restarts(stack):
+    with Load(stack) as load:
+        load.run_for(1)
+        restarting = time.monotonic()
+        stack.restart_database()
+        back = time.monotonic()
+        serving = wait_until(lambda: site_answers(stack), "the site did not serve again", 30, 0.1)
+        load.run_for(1)
+    figures = {"database restart took": f"{back - restarting:.2f} s"}
+    figures |= {"serving again after": f"{serving:.2f} s", **load.figures(stack)}
+    assert figures["saved posts lost"] == 0, figures
+    assert load.acknowledged, "no POST went through at all"
+    return figures
+
+
+def failover_when_haproxy_crashes(stack):
+    with Load(stack) as load:
+        load.run_for(1.5)
+        stack.crash_haproxy()
+        returned = wait_until(lambda: site_answers(stack), "HAProxy did not come back", 60, 0.1)
+        load.run_for(1.5)
+    figures = {"HAProxy crashed, serving again after": f"{returned:.2f} s", **load.figures(stack)}
+    assert figures["saved posts lost"] == 0, figures
+    return figures
+
+
+FAILOVER = [
+    failover_when_a_web_server_is_killed,
+    failover_when_app_replicas_stop_and_die,
+    failover_when_the_database_restarts,
+    failover_when_haproxy_crashes,
+]
+
+
+# The stack under Compose -----------------------------------------------------
+
+
+class ComposeStack:
+    """A stack that `docker compose` runs, driven through Compose and Docker.
+
+    Compose's own environment chooses the project (COMPOSE_FILE,
+    COMPOSE_PROJECT_NAME, the current folder), exactly as for `docker compose ps`.
+    """
+
+    client_source = None  # the client address HAProxy sees is Docker's, not ours
+
+    def __init__(self):
+        self.config = json.loads(self.compose("config", "--format", "json"))
+        services = self.config["services"]
+        self.proxies = [
+            name for name, service in services.items() if service.get("ports") and name != "haproxy"
+        ]
+        haproxy = services["haproxy"]["environment"]
+        self.stats_password = haproxy["HAPROXY_STATS_PASSWORD"]
+        self.ports = {"haproxy": self.published("haproxy", haproxy["HAPROXY_PORT"])}
+        self.ports["stats"] = self.published("haproxy", haproxy["HAPROXY_STATS_PORT"])
+        for name in self.proxies:
+            self.ports[name] = self.published(name, services[name]["ports"][0]["target"])
+
+    def compose(self, *args):
+        return self.docker("compose", *args)
+
+    @staticmethod
+    def docker(*args):
+        # docker from PATH, as a user runs it; our own arguments, no shell.
+        result = subprocess.run(  # noqa: S603
+            ["docker", *args],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def published(self, service, target):
+        """The host port that Compose publishes `target` of `service` on."""
+        host_port = self.compose("port", service, str(target)).strip()
+        return int(host_port.rpartition(":")[2])
+
+    def url(self, name="haproxy", path="/"):
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def containers(self, service):
+        """IDs of a service's containers, by replica number."""
+        rows = [
+            json.loads(line)
+            for line in self.compose("ps", "--all", "--format", "json", service).splitlines()
+        ]
+        return [row["ID"] for row in sorted(rows, key=lambda row: row["Name"])]
+
+    # What the checks ask of any stack.
+
+    def app_logs(self):
+        return self.compose("logs", "--no-log-prefix", "app")
+
+    def django(self, code):
+        """Run Python in an app replica with Django set up; returns what it printed."""
+        return self.compose("exec", "-T", "app", "python", "manage.py", "shell", "-c", code)
+
+    def stored_titles(self):
+        code = "import json; from board.models import Post; print(json.dumps(list(Post.objects.values_list('title', flat=True))))"  # noqa: E501
+        return set(json.loads(self.django(code)))
+
+    def kill_proxy(self, name):
+        self.compose("kill", name)
+
+    def start_proxy(self, name):
+        self.compose("start", name)
+
+    def stop_replica(self, index):
+        self.docker("stop", self.containers("app")[index])
+
+    def start_replica(self, index):
+        self.docker("start", self.containers("app")[index])
+
+    def kill_replica(self, index):
+        self.docker("kill", self.containers("app")[index])
+
+    def restart_database(self):
+        self.compose("restart", "db")
+
+    def crash_haproxy(self):
+        """SIGKILL HAProxy's process from the host, as a crash would end it."""
+        container = self.containers("haproxy")[0]
+        pid = int(self.docker("inspect", "--format", "{{.State.Pid}}", container))
+        if os.geteuid() == 0:
+            os.kill(pid, signal.SIGKILL)
+        else:
+            subprocess.run(["sudo", "-n", "kill", "-KILL", str(pid)], check=True)  # noqa: S603, S607
+
+
+# Checks only Compose can answer ----------------------------------------------
+
+
+def check_migrations_ran_exactly_once(stack):
+    """The one-shot migrate container exited 0; no replica migrated; no migration twice."""
+    (migrate,) = stack.containers("migrate")
+    state = json.loads(stack.docker("inspect", "--format", "{{json .State}}", migrate))
+    assert state["Status"] == "exited" and state["ExitCode"] == 0, f"migrate: {state}"
+    applying = [line for line in stack.app_logs().splitlines() if "Applying " in line]
+    assert applying == [], f"a replica migrated: {applying}"
+    code = (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute('SELECT app, name FROM django_migrations "
+        "GROUP BY app, name HAVING COUNT(*) > 1'); print(c.fetchall())"
+    )
+    assert stack.django(code).strip() == "()", "a migration was recorded twice"
+
+
+def check_the_app_talks_to_the_database_over_tls(stack):
+    code = (
+        "from django.db import connection; c = connection.cursor(); "
+        "c.execute(\"SHOW SESSION STATUS LIKE 'Ssl_version'\"); print(c.fetchone()[1])"
+    )
+    version = stack.django(code).strip()
+    assert version.startswith("TLSv1."), f"the app's database link is not encrypted: {version!r}"
+
+
+COMPOSE_ONLY = [check_migrations_ran_exactly_once, check_the_app_talks_to_the_database_over_tls]
+
+
+def run_checks(stack, checks):
+    """Run each check; print what it found; return how many failed."""
+    failed = 0
+    for check in checks:
+        started = time.monotonic()
+        try:
+            figures = check(stack)
+        except Exception as error:  # noqa: BLE001 (report every check, then fail)
+            failed += 1
+            print(f"FAIL {check.__name__}: {type(error).__name__}: {error}", flush=True)
+            continue
+        took = f"({time.monotonic() - started:.1f} s)"
+        details = ", ".join(f"{name} {value}" for name, value in (figures or {}).items())
+        print(f"ok   {check.__name__} {took}{': ' + details if details else ''}", flush=True)
+    return failed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--failover", action="store_true", help="also kill and restart services under load"
+    )
+    options = parser.parse_args()
+    if not __debug__:
+        sys.exit("check_stack: the checks are assertions; run it without python -O")
+    if not shutil.which("docker"):
+        sys.exit("check_stack: the docker command is not installed")
+    stack = ComposeStack()
+    checks = REQUEST_FLOW + COMPOSE_ONLY + (FAILOVER if options.failover else [])
+    failed = run_checks(stack, checks)
+    print(f"{len(checks) - failed} of {len(checks)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
