@@ -15,25 +15,28 @@ require_settings() {
     done
 }
 
-# 2. Render with an explicit list of variables.
+# One balancer member per address of each BACKEND_HOST: Apache resolves a
+# member's name once and keeps one address, and a scaled Compose service
+# resolves to one address per replica.
+balancer_members() {
+    for host in $BACKEND_HOST; do
+        addresses=$(getent ahostsv4 "$host" | awk '{ print $1 }' | sort -u)
+        [ -n "$addresses" ] || { echo "apache: cannot resolve BACKEND_HOST $host" >&2; return 1; }
+        for address in $addresses; do
+            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 retry=2 ttl=4\n' \
+                "$address" "$BACKEND_PORT"
+        done
+    done
+}
+
+# 2. Render with an explicit list of variables, for the members given.
 render_config() {
     export APACHE_SERVER_ROOT="${APACHE_SERVER_ROOT:-/usr/local/apache2}"
     export APACHE_MODULES_DIR="${APACHE_MODULES_DIR:-/usr/local/apache2/modules}"
     export APACHE_MIME_TYPES="${APACHE_MIME_TYPES:-/usr/local/apache2/conf/mime.types}"
     export APACHE_RUN_DIR="${APACHE_RUN_DIR:-/usr/local/apache2/logs}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
-    # Apache resolves a member's name once and sticks to one address, so each
-    # address of each BACKEND_HOST becomes its own member (a scaled Compose
-    # service resolves to one address per replica).
-    APACHE_BALANCER_MEMBERS=$(for host in $BACKEND_HOST; do
-        addresses=$(getent ahostsv4 "$host" | awk '{ print $1 }' | sort -u)
-        [ -n "$addresses" ] || { echo "apache: cannot resolve BACKEND_HOST $host" >&2; exit 1; }
-        for address in $addresses; do
-            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 retry=2 ttl=4\n' \
-                "$address" "$BACKEND_PORT"
-        done
-    done)
-    export APACHE_BALANCER_MEMBERS
+    export APACHE_BALANCER_MEMBERS="$1"
     # shellcheck disable=SC2016
     envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
               ${APACHE_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_BALANCER_MEMBERS}' \
@@ -45,12 +48,33 @@ check_config() {
     httpd -t -f "$config"
 }
 
+# Apache has no way to follow a name's addresses at run time, and Compose
+# gives a replica that restarts or is added a new address. So, beside the
+# server: every 2 s, resolve BACKEND_HOST again; when the answer changed,
+# render, check and reload gracefully (SIGUSR1: requests in flight finish).
+# Only names can change: for IPv4 addresses there is nothing to follow.
+follow_backends() {
+    case " $BACKEND_HOST " in *[!0-9.\ ]*) ;; *) return 0 ;; esac
+    while sleep 2; do
+        members=$(balancer_members 2>/dev/null) || continue
+        [ "$members" != "$APACHE_BALANCER_MEMBERS" ] || continue
+        if render_config "$members" && check_config; then
+            kill -USR1 "$(cat "$APACHE_RUN_DIR/httpd.pid")"
+            echo "apache: the replicas changed; reloaded with $(echo "$members" | wc -l) members"
+        else
+            echo "apache: the replicas changed, but the new config was refused" >&2
+        fi
+    done
+}
+
 # 4. Become the command (PID 1, gets the signals); httpd gets the checked file.
 case "${1:-}" in
     httpd | httpd-foreground)
         require_settings
-        render_config
+        members=$(balancer_members)
+        render_config "$members"
         check_config
+        follow_backends &
         set -- "$@" -f "$config"
         ;;
 esac

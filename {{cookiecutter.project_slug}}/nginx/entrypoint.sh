@@ -23,15 +23,22 @@ render_config() {
     export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/var/cache/nginx}"
     export NGINX_MIME_TYPES="${NGINX_MIME_TYPES:-/etc/nginx/mime.types}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
-    # BACKEND_HOST may name several hosts (one per replica); nginx itself
-    # expands a name that resolves to several addresses, as a scaled Compose
-    # service does.
+    export NGINX_RESOLVER="${NGINX_RESOLVER:-127.0.0.11}"
+    # BACKEND_HOST may list several hosts. A name (a scaled Compose service)
+    # is resolved again at run time, one server per address, so a replica that
+    # restarts or is added with a new address gets requests; an IPv4 address
+    # is used as it is.
     NGINX_UPSTREAM_SERVERS=$(for host in $BACKEND_HOST; do
-        printf '        server %s:%s max_fails=1 fail_timeout=2s;\n' "$host" "$BACKEND_PORT"
+        case "$host" in
+            *[!0-9.]*) resolve=" resolve" ;;
+            *) resolve="" ;;
+        esac
+        printf '        server %s:%s%s max_fails=1 fail_timeout=2s;\n' \
+            "$host" "$BACKEND_PORT" "$resolve"
     done)
     export NGINX_UPSTREAM_SERVERS
     # shellcheck disable=SC2016
-    envsubst '${NGINX_USER} ${NGINX_RUN_DIR} ${NGINX_MIME_TYPES} ${NGINX_PORT}
+    envsubst '${NGINX_USER} ${NGINX_RUN_DIR} ${NGINX_MIME_TYPES} ${NGINX_PORT} ${NGINX_RESOLVER}
               ${NGINX_UPSTREAM_SERVERS} ${STATIC_ROOT}' < "$template" > "$config"
 }
 
