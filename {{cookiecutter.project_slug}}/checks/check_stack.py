@@ -487,23 +487,38 @@ class ComposeStack:
 
     def django(self, code):
         """Run Python in an app replica with Django set up; returns what it printed."""
-        return self.compose("exec", "-T", "app", "python", "manage.py", "shell", "-c", code)
+        return self.compose(
+            "exec", "-T", "app", "python", "manage.py", "shell", "--verbosity", "0", "-c", code
+        )
 
     def stored_titles(self):
         code = "import json; from board.models import Post; print(json.dumps(list(Post.objects.values_list('title', flat=True))))"  # noqa: E501
         return set(json.loads(self.django(code)))
+
+    def wait_until_healthy(self, container):
+        """Like a native server's start: back once its healthcheck passes."""
+        health = "{{.State.Health.Status}}"
+        wait_until(
+            lambda: self.docker("inspect", "--format", health, container).strip() == "healthy",
+            f"container {container} not healthy",
+            timeout=90,
+            interval=0.5,
+        )
 
     def kill_proxy(self, name):
         self.compose("kill", name)
 
     def start_proxy(self, name):
         self.compose("start", name)
+        self.wait_until_healthy(self.containers(name)[0])
 
     def stop_replica(self, index):
         self.docker("stop", self.containers("app")[index])
 
     def start_replica(self, index):
-        self.docker("start", self.containers("app")[index])
+        container = self.containers("app")[index]
+        self.docker("start", container)
+        self.wait_until_healthy(container)
 
     def kill_replica(self, index):
         self.docker("kill", self.containers("app")[index])

@@ -1,0 +1,97 @@
+"""A baked project brought up by Compose on the private engine.
+
+The baked docker-compose.yml is used exactly as written. One override file
+beside the project (never inside it) holds only what this machine needs:
+builds reach the network through the host (the engine has no bridge), and
+every published port moves to a free port on 127.0.0.1 below 32768 (the
+project's own 80, 8000, 8001 and 8888 may be taken, and tests talk to
+loopback only).
+"""
+
+import json
+import sys
+import time
+
+from .commands import run
+from .processes import free_port
+
+
+class ComposeProject:
+    def __init__(self, engine, project):
+        self.engine = engine
+        self.project = project
+        self.override = project.parent / f"{project.name}.override.yml"
+        self.timings = {}
+        model = json.loads(self.compose("config", "--format", "json", file_only=True).stdout)
+        self.name = model["name"]
+        self.override.write_text(self.override_text(model["services"]))
+
+    @staticmethod
+    def override_text(services):
+        lines = [
+            "# This machine only: builds through the host's network, ports on loopback.",
+            "services:",
+        ]
+        for name, service in services.items():
+            if "build" not in service and "ports" not in service:
+                continue
+            lines.append(f"  {name}:")
+            if "build" in service:
+                lines.append("    build: {network: host}")
+            if "ports" in service:
+                lines.append("    ports: !override")
+                lines += [
+                    f'      - "127.0.0.1:{free_port()}:{port["target"]}"'
+                    for port in service["ports"]
+                ]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def files(self):
+        """COMPOSE_FILE: the project's own file, then the override."""
+        return f"docker-compose.yml:{self.override}"
+
+    def compose(self, *args, file_only=False, check=True, timeout=900):
+        files = "docker-compose.yml" if file_only else self.files
+        return self.engine.docker(
+            "compose", *args, cwd=self.project, check=check, timeout=timeout, COMPOSE_FILE=files
+        )
+
+    def timed(self, what, *args):
+        started = time.monotonic()
+        result = self.compose(*args, check=False)
+        self.timings[what] = time.monotonic() - started
+        if result.returncode != 0:
+            logs = self.compose("logs", "--no-color", "--tail", "40", check=False).stdout
+            raise AssertionError(f"compose {' '.join(args)} failed:\n{result.stderr}\n{logs}")
+        return result
+
+    def up(self):
+        """Build every image, then start the stack and wait until it is healthy."""
+        self.timed("build", "build")
+        self.timed("up --wait", "up", "--detach", "--wait", "--wait-timeout", "300")
+        return self
+
+    def down(self, *options):
+        return self.timed(f"down {' '.join(options)}".strip(), "down", *options)
+
+    def left_behind(self):
+        """Containers, volumes and networks of this project that still exist."""
+        label = f"label=com.docker.compose.project={self.name}"
+        found = {
+            kind: self.engine.docker(
+                kind, "ls", "--quiet", "--filter", label, *every
+            ).stdout.split()
+            for kind, every in (("container", ["--all"]), ("volume", []), ("network", []))
+        }
+        return {kind: names for kind, names in found.items() if names}
+
+    def check_stack(self, *options):
+        """Run the baked project's own checks/check_stack.py against this stack."""
+        return run(
+            [sys.executable, "checks/check_stack.py", *options],
+            cwd=self.project,
+            env=self.engine.env(COMPOSE_FILE=self.files),
+            check=False,
+            timeout=900,
+        )

@@ -1,0 +1,128 @@
+"""Tier 6: the baked project, as written, in a real Docker Engine, under failure.
+
+For each proxy choice, a baked project's docker-compose.yml runs unchanged
+on a private Docker Engine (harness/engine.py) with `compose up --build
+--wait`; its images build FROM stand-ins for the official images
+(harness/standins.py). Only ports and the build network differ
+(harness/compose.py). The baked project's own checks/check_stack.py then
+drives it: the request flow, and failover under load (a web server killed,
+replicas stopped and killed, the database restarted, HAProxy crashed). Posts
+survive `down` and `up`; `down --volumes` leaves nothing; the engine leaves
+nothing on the host.
+
+The bakes answer mysql_version 9.7 and python_version 3.13: the version lines
+Debian carries, so that each stand-in runs the line its name promises (the
+README says what that leaves unproven for the other choices).
+"""
+
+import re
+
+import pytest
+from harness import standins
+from harness.compose import ComposeProject
+from harness.engine import DockerEngine
+from harness.template import PROXY_CHOICES, load_stack_checks, proxies_of
+
+CHECKS = load_stack_checks()
+ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
+# How each image's server tells its version.
+VERSION_COMMANDS = {
+    "nginx": ["nginx", "-v"],
+    "httpd": ["httpd", "-v"],
+    "haproxy": ["haproxy", "-v"],
+    "python": ["python", "--version"],
+    "mysql": ["mysqld", "--version"],
+}
+
+
+@pytest.fixture(scope="session")
+def engine():
+    engine = DockerEngine()
+    with engine:
+        run_dir = engine.run_dir
+        yield engine
+    leftovers = {kind: found for kind, found in engine.leftovers(run_dir).items() if found}
+    assert leftovers == {}, f"the engine left this behind: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def images(engine):
+    return standins.build(engine)
+
+
+@pytest.fixture(scope="module", params=PROXY_CHOICES)
+def stack(request, bake, engine, images):
+    project = ComposeProject(engine, bake(**PROXY_CHOICES[request.param], **ANSWERS))
+    try:
+        yield project.up()
+    finally:
+        project.down("--volumes", "--remove-orphans")
+    assert project.left_behind() == {}
+
+
+@pytest.fixture
+def shipped_driver(stack, monkeypatch):
+    """checks/check_stack.py's own Compose driver, pointed at this stack."""
+    for name, value in stack.engine.env(COMPOSE_FILE=stack.files).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(stack.project)
+    return CHECKS.ComposeStack()
+
+
+def test_every_image_a_project_names_has_a_stand_in(bake, images):
+    project = bake(**ANSWERS)  # both proxies: every image there is
+    named = [
+        line.split()[1]
+        for dockerfile in project.glob("*/Dockerfile.*")
+        for line in dockerfile.read_text().splitlines()
+        if line.startswith("FROM ")
+    ]
+    named += re.findall(r"image: (\S+)", (project / "docker-compose.yml").read_text())
+    assert set(named) <= set(images)
+
+
+def test_each_stand_in_runs_the_version_line_its_name_promises(engine, images, capsys):
+    seen = {}
+    for image in images:
+        repository, tag = image.split(":")
+        command = VERSION_COMMANDS[repository]
+        answer = engine.docker("run", "--rm", "--network", "none", image, *command)
+        version = re.search(r"(\d+\.\d+\.\d+)", answer.stdout + answer.stderr).group(1)
+        seen[image] = version
+        assert version.startswith(re.match(r"\d+\.\d+", tag).group() + "."), (image, version)
+    with capsys.disabled():
+        print("\nstand-ins: " + ", ".join(f"{image} runs {v}" for image, v in seen.items()))
+
+
+def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):
+    result = stack.check_stack("--failover")
+    with capsys.disabled():
+        proxies = "+".join(proxies_of(stack.project))
+        timings = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in stack.timings.items())
+        print(f"\n[{proxies}] {timings}\n{result.stdout}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_shell_in_any_container_needs_no_settings(stack):
+    # `docker compose run <service> sh`: the entrypoint sets nothing up, so
+    # even an empty required variable does not stop it.
+    required = {"app": "DJANGO_SECRET_KEY", "haproxy": "HAPROXY_PORT"}
+    required |= {proxy: f"{proxy.upper()}_PORT" for proxy in proxies_of(stack.project)}
+    for service, variable in required.items():
+        shell = stack.compose(
+            "run", "--rm", "--no-deps", "--env", f"{variable}=", service, "sh", "-c", "echo a shell"
+        )
+        assert shell.stdout.strip().endswith("a shell"), (service, shell.stdout, shell.stderr)
+
+
+def test_posts_survive_down_and_up(stack, shipped_driver):
+    before = shipped_driver.stored_titles()
+    assert before, "the checks saved no post"
+    stack.down()
+    stack.up()
+    assert shipped_driver.stored_titles() == before
+
+
+def test_down_with_volumes_leaves_nothing(stack):
+    stack.down("--volumes")
+    assert stack.left_behind() == {}
