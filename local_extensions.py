@@ -8,11 +8,19 @@ answer either way.
 `quoted` writes an answer as a double-quoted string that YAML and TOML read
 back as exactly the text typed: unquoted, YAML would read `null`, `yes` or
 `0123` as something else.
+
+`hooks_dir` is this template's hooks folder, absolute: cookiecutter runs a
+rendered copy of each hook from a temporary folder, inside the new project,
+and names the template as it was given (`cookiecutter .`).
 """
 
 import json
+from pathlib import Path
 
 from jinja2.ext import Extension
+
+# Resolved when cookiecutter imports this module, before it changes folders.
+HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
 
 YES = {"1", "true", "t", "yes", "y", "on"}
 NO = {"0", "false", "f", "no", "n", "off"}
@@ -33,9 +41,10 @@ def quoted(value):
     return json.dumps(str(value), ensure_ascii=False)
 
 
-class YesNoExtension(Extension):
+class TemplateHelpers(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.tests["yes"] = is_yes
         environment.filters["yes_no"] = yes_no
         environment.filters["quoted"] = quoted
+        environment.globals["hooks_dir"] = str(HOOKS_DIR)

@@ -6,12 +6,11 @@ beside this file; every problem is reported as one line naming the prompt, so
 a user can fix all answers in one go.
 """
 
-import os
 import sys
 
 # Cookiecutter runs a rendered copy of this file from a temporary folder: the
 # rules module is found in the template's own hooks folder.
-sys.path.insert(0, os.path.join({{ cookiecutter._repo_dir | jsonify }}, "hooks"))
+sys.path.insert(0, {{ hooks_dir | jsonify }})
 import answers  # noqa: E402
 
 # Every answer as a JSON string literal, which is also a valid Python one: a

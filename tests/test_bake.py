@@ -169,8 +169,10 @@ def test_baking_again_over_a_project_keeps_its_secrets(tmp_path):
 # No "{": on the command line cookiecutter renders each answer as a Jinja
 # template itself, before any hook sees it (typed at a prompt, an answer
 # reaches the hook as typed, and test_answers.py proves it refused there).
+# No NUL either: no command line can carry one.
 FREE_TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="{"), max_size=40
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="{\x00"),
+    max_size=40,
 )
 YAML_WORDS = st.sampled_from(["null", "~", "yes", "no", "on", "off", "true", "0123", "1e3", "NaN"])
 NAMES = st.one_of(YAML_WORDS, st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,70}", fullmatch=True))
@@ -225,3 +227,36 @@ def test_any_answer_is_refused_cleanly_or_bakes_what_was_typed(tmp_path_factory,
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# The READMEs: English and Korean twins that must not drift apart.
+
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def readme_structure(text):
+    """What a translation must keep: the heading levels in order, every code
+    block as it is, and every inline code span (commands, files, variables)."""
+    prose = FENCE.sub("", text)
+    return {
+        "headings": [len(hashes) for hashes in re.findall(r"^(#+) ", prose, re.MULTILINE)],
+        "code blocks": FENCE.findall(text),
+        "inline code": sorted(re.findall(r"`([^`\n]+)`", prose)),
+        "table rows": len(re.findall(r"^\|", prose, re.MULTILINE)),
+    }
+
+
+def assert_twins(english_path, korean_path):
+    english, korean = english_path.read_text(), korean_path.read_text()
+    assert f"]({korean_path.name})" in english and f"]({english_path.name})" in korean
+    english_structure, korean_structure = readme_structure(english), readme_structure(korean)
+    for part, expected in english_structure.items():
+        assert korean_structure[part] == expected, f"{korean_path.name}: {part} differ"
+
+
+def test_the_baked_readmes_in_english_and_korean_cover_the_same_ground(proxy_project):
+    assert_twins(proxy_project / "README.md", proxy_project / "README.ko.md")
+
+
+def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():
+    assert_twins(TEMPLATE / "README.md", TEMPLATE / "README.ko.md")

@@ -21,7 +21,7 @@ import pytest
 from harness import standins
 from harness.compose import ComposeProject
 from harness.engine import DockerEngine
-from harness.template import PROXY_CHOICES, load_stack_checks, proxies_of
+from harness.template import PROXY_CHOICES, TEMPLATE, load_stack_checks, proxies_of
 
 CHECKS = load_stack_checks()
 ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
@@ -92,6 +92,36 @@ def test_each_stand_in_runs_the_version_line_its_name_promises(engine, images, c
         assert version.startswith(re.match(r"\d+\.\d+", tag).group() + "."), (image, version)
     with capsys.disabled():
         print("\nstand-ins: " + ", ".join(f"{image} runs {v}" for image, v in seen.items()))
+
+
+def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
+    readme = (TEMPLATE / "README.md").read_text()
+    section = readme.split("## The two commands", 1)[1]
+    bake_block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
+    commands = [line for line in bake_block.splitlines() if not line.startswith("./run-tests")]
+    script = [
+        "set -e",
+        # What the README says a fresh Debian machine lacks.
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv",
+        "cp -r /template /django-ha && cd /django-ha",
+        *commands,
+        "test -f community_board/docker-compose.yml && test -f community_board/.env",
+    ]
+    certificates = standins.HOST_CERTIFICATES / "ca-certificates.crt"
+    engine.docker(
+        "run",
+        "--rm",
+        "--network=host",
+        f"--volume={TEMPLATE}:/template:ro",
+        # This machine only: its outbound TLS is intercepted.
+        f"--volume={certificates}:/host-ca.crt:ro",
+        "--env=PIP_CERT=/host-ca.crt",
+        "django-ha/debian:trixie",
+        "bash",
+        "-c",
+        "\n".join(script),
+        timeout=600,
+    )
 
 
 def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):

@@ -190,7 +190,6 @@ def render_hook(name, tmp_path):
     """A hook as cookiecutter renders it for the default answers."""
     context = generate_context(context_file=TEMPLATE / "cookiecutter.json")
     answers = prompt_for_config(context, no_input=True)
-    answers["_repo_dir"] = str(TEMPLATE)
     source = (TEMPLATE / "hooks" / name).read_text()
     rendered = tmp_path / name
     rendered.write_text(
