@@ -10,7 +10,7 @@ import sys
 
 # Cookiecutter runs a rendered copy of this file from a temporary folder: the
 # rules module is found in the template's own hooks folder.
-sys.path.insert(0, {{ hooks_dir | jsonify }})
+sys.path.insert(0, {{ hooks_dir | jsonify }})  # noqa: S108 (wherever the template is)
 import answers  # noqa: E402
 
 # Every answer as a JSON string literal, which is also a valid Python one: a

@@ -98,6 +98,14 @@ def test_env_holds_distinct_strong_secrets_readable_by_owner_only(default_projec
     assert ".env" in (default_project / ".gitignore").read_text().splitlines()
 
 
+def test_the_project_records_its_name_description_and_authors(cookies):
+    answers = {"author_name": 'Ada "AL" Lovelace', "author_email": "ada@example.org"}
+    project = cookies.bake(extra_context=answers).project_path
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert metadata["name"] == project.name
+    assert metadata["authors"] == [{"name": 'Ada "AL" Lovelace', "email": "ada@example.org"}]
+
+
 def test_two_bakes_get_different_secrets(cookies):
     first, second = (dotenv_values(cookies.bake().project_path / ".env") for _ in range(2))
     assert set(first.values()).isdisjoint(second.values())

