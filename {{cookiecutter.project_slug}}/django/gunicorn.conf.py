@@ -39,7 +39,9 @@ bind = env.str("GUNICORN_BIND", "0.0.0.0:8000")  # noqa: S104
 # Gunicorn's rule of thumb, (2 x CPUs) + 1, capped: every replica runs its own
 # workers, and each worker already serves several requests through threads.
 workers = env.int("GUNICORN_WORKERS", min(2 * cpu_count() + 1, 8))
-worker_class = "gthread"
+# Gunicorn's threaded worker, which when it stops refuses new connections at
+# once instead of resetting them later (see the module's docstring).
+worker_class = "{{ cookiecutter.project_slug }}.gunicorn_worker.DrainingThreadWorker"
 threads = env.int("GUNICORN_THREADS", 4)
 
 # A request running longer than this is killed and its worker replaced.

@@ -32,7 +32,7 @@ def test_defaults_suit_the_container(monkeypatch):
     config = load(monkeypatch)
     assert config["bind"] == "0.0.0.0:8000"
     assert 3 <= config["workers"] <= 8
-    assert config["worker_class"] == "gthread"
+    assert config["worker_class"].endswith(".gunicorn_worker.DrainingThreadWorker")
     assert config["threads"] == 4
     assert (config["timeout"], config["graceful_timeout"], config["keepalive"]) == (30, 20, 5)
     assert config["forwarded_allow_ips"] == "*"
