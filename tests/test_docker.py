@@ -19,6 +19,7 @@ import re
 import time
 
 import pytest
+import requests
 from harness import standins
 from harness.compose import ComposeProject
 from harness.engine import DockerEngine
@@ -159,6 +160,102 @@ def test_a_shell_in_any_container_needs_no_settings(stack):
             "run", "--rm", "--no-deps", "--env", f"{variable}=", service, "sh", "-c", "echo a shell"
         )
         assert shell.stdout.strip().endswith("a shell"), (service, shell.stdout, shell.stderr)
+
+
+# Scaling and deploying, under a steady load of GETs and POSTs ----------------
+
+
+def started(stack, services):
+    """When each service's containers started, and how often they restarted."""
+    ids = [i for service in services for i in stack.compose("ps", "-q", service).stdout.split()]
+    fields = "{{.Name}} {{.State.StartedAt}} {{.RestartCount}}"
+    return set(stack.engine.docker("inspect", "--format", fields, *ids).stdout.splitlines())
+
+
+def page_requests(stack, container):
+    """How many page requests (not healthchecks) a replica's access log holds."""
+    log = stack.engine.docker("logs", container).stdout
+    return sum(1 for line in log.splitlines() if '"GET / ' in line)
+
+
+def assert_no_failed_request(load, stack):
+    figures = load.figures(stack)
+    assert load.failed_gets == [] and load.failed_posts == [], figures
+    assert figures["saved posts lost"] == 0, figures
+    return figures
+
+
+def test_scale_out_reaches_every_new_replica_without_restarting_a_proxy(
+    stack, shipped_driver, capsys
+):
+    proxies = ["haproxy", *proxies_of(stack.project)]
+    before = started(stack, proxies)
+    old = set(shipped_driver.containers("app"))
+    with CHECKS.Load(shipped_driver) as load:
+        load.run_for(1)
+        stack.compose("up", "--detach", "--no-deps", "--no-recreate", "--scale", "app=4", "app")
+        new = set(shipped_driver.containers("app")) - old
+        for container in new:
+            shipped_driver.wait_until_healthy(container)
+        reached = CHECKS.wait_until(
+            lambda: all(page_requests(stack, container) for container in new),
+            "a new replica got no request",
+            timeout=10,
+            interval=0.2,
+        )
+        stack.compose("up", "--detach", "--no-deps", "--no-recreate", "--scale", "app=2", "app")
+        load.run_for(2)
+    assert set(shipped_driver.containers("app")) == old, "scaling in did not remove the new ones"
+    assert started(stack, proxies) == before, "a web server or HAProxy was restarted"
+    figures = assert_no_failed_request(load, shipped_driver)
+    with capsys.disabled():
+        print(
+            f"\n[{'+'.join(proxies[1:])}] scaled 2 -> 4 -> 2: every new replica served within "
+            f"{reached:.2f} s of being healthy; {figures}"
+        )
+
+
+def test_a_deploy_rolls_new_code_onto_every_replica_with_no_failed_request(
+    stack, shipped_driver, capsys
+):
+    base = stack.project / "django/templates/base.html"
+    base.write_text(base.read_text().replace("</footer>", "release-two</footer>"))
+    old = set(shipped_driver.containers("app"))
+    with CHECKS.Load(shipped_driver) as load:
+        load.run_for(1)
+        deploy = stack.run("sh", "deploy.sh")
+        load.run_for(1)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    replicas = shipped_driver.containers("app")
+    assert len(replicas) == 2 and not old & set(replicas), replicas
+    built = stack.engine.docker("image", "inspect", "--format", "{{.Id}}", f"{stack.name}-app")
+    images = stack.engine.docker("inspect", "--format", "{{.Image}}", *replicas).stdout.split()
+    assert set(images) == {built.stdout.strip()}, "a replica runs an old image"
+    for _ in range(4):
+        assert "release-two" in requests.get(shipped_driver.url(), timeout=10).text
+    figures = assert_no_failed_request(load, shipped_driver)
+    with capsys.disabled():
+        print(f"\n[{'+'.join(proxies_of(stack.project))}] deploy: {figures}")
+
+
+def test_a_deploy_whose_replicas_fail_their_healthcheck_leaves_the_old_ones_serving(
+    stack, shipped_driver
+):
+    config = stack.project / "django/gunicorn.conf.py"
+    working = config.read_text()
+    config.write_text(working + '\nraise RuntimeError("a broken release")\n')
+    old = set(shipped_driver.containers("app"))
+    try:
+        with CHECKS.Load(shipped_driver) as load:
+            load.run_for(1)
+            deploy = stack.run("sh", "deploy.sh")
+            load.run_for(1)
+    finally:
+        config.write_text(working)
+    assert deploy.returncode != 0
+    assert "a new replica failed its healthcheck; the old replicas keep serving" in deploy.stderr
+    assert set(shipped_driver.containers("app")) == old
+    assert_no_failed_request(load, shipped_driver)
 
 
 def test_posts_survive_down_and_up(stack, shipped_driver):

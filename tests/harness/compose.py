@@ -86,12 +86,17 @@ class ComposeProject:
         }
         return {kind: names for kind, names in found.items() if names}
 
-    def check_stack(self, *options):
-        """Run the baked project's own checks/check_stack.py against this stack."""
+    def run(self, *command):
+        """Run a command of the baked project (its checks, its deploy script)
+        in its folder, against this stack, as a user would."""
         return run(
-            [sys.executable, "checks/check_stack.py", *options],
+            command,
             cwd=self.project,
             env=self.engine.env(COMPOSE_FILE=self.files),
             check=False,
             timeout=900,
         )
+
+    def check_stack(self, *options):
+        """Run the baked project's own checks/check_stack.py against this stack."""
+        return self.run(sys.executable, "checks/check_stack.py", *options)
