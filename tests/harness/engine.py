@@ -53,7 +53,7 @@ def host_network():
     rules = run(["iptables-save"]).stdout
     return {
         "firewall": [line for line in rules.splitlines() if not line.startswith("#")],
-        "forwarding": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+        "forwarding": [Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()],
         "routes": sorted(run(["ip", "route", "show", "table", "all"]).stdout.splitlines()),
     }
 
@@ -248,13 +248,29 @@ class DockerEngine:
         shutil.rmtree(record["run_dir"], ignore_errors=True)
         self.run_record.unlink()
 
-    def leftovers(self, run_dir):
-        """What a stopped engine left of the run in `run_dir` (nothing, if all is well)."""
+    def leftovers(self, run_dir, settle=10):
+        """What a stopped engine left of the run in `run_dir` (nothing, if all
+        is well). The kernel removes a dead container's veth end, and the routes
+        on it, a moment after its namespace goes, so a leftover counts only if
+        it is still there after `settle` seconds."""
+        deadline = time.monotonic() + settle
+        while True:
+            found = self.found_after_run(run_dir)
+            if not any(found.values()) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def found_after_run(self, run_dir):
         network_now = host_network()
         return {
-            "host network changes": [
-                part for part, before in self.network_before.items() if network_now[part] != before
-            ],
+            "host network changes": {
+                part: {
+                    "added": sorted(set(network_now[part]) - set(before)),
+                    "removed": sorted(set(before) - set(network_now[part])),
+                }
+                for part, before in self.network_before.items()
+                if network_now[part] != before
+            },
             "processes": processes_mentioning(str(run_dir))
             + container_processes(self.cgroup_parent),
             "cgroups": [str(cgroup) for cgroup in container_cgroups(self.cgroup_parent)],
