@@ -98,6 +98,11 @@ def ip_version(text):
         return None
 
 
+def is_email(text):
+    match = EMAIL.fullmatch(text)
+    return bool(match) and is_host_name(match.group(1))
+
+
 def is_time_zone(name):
     try:
         zoneinfo.ZoneInfo(name)
@@ -135,10 +140,9 @@ def name_problems(a):
     elif slug in PROJECT_NAMES | INSTALLED_MODULES or slug in sys.stdlib_module_names:
         yield f"project_slug {slug!r} would shadow the module or folder of that name; pick another"
 
-    if not EMAIL.fullmatch(a["author_email"]) or not is_host_name(
-        EMAIL.fullmatch(a["author_email"]).group(1)
-    ):
-        yield f"author_email {a['author_email']!r} is not an e-mail address like you@example.com"
+    for key in ("author_email", "acme_email"):
+        if not is_email(a[key]):
+            yield f"{key} {a[key]!r} is not an e-mail address like you@example.com"
 
 
 def proxy_problems(a):
@@ -153,8 +157,12 @@ def number_problems(a):
     replicas = whole_number("app_replicas", a["app_replicas"], 1, MAX_REPLICAS)
     if replicas:
         yield replicas
-    used = {"http_port": "yes", "haproxy_stats_port": "yes"}
-    used |= {"nginx_port": a["use_nginx"], "apache_port": a["use_apache"]}
+    used = {"http_port": "yes", "https_port": "no" if a["tls"] == "none" else "yes"}
+    used |= {
+        "haproxy_stats_port": "yes",
+        "nginx_port": a["use_nginx"],
+        "apache_port": a["use_apache"],
+    }
     ports = {}
     for key in (key for key, on in used.items() if on == "yes"):
         problem = whole_number(key, a[key], 1, 65535)
@@ -232,10 +240,18 @@ def problems(answers):
 
 
 def warnings(answers):
+    """Answers that bake, but deserve a second look."""
+    found = []
     end_of_life = END_OF_LIFE_MYSQL.get(str(answers["mysql_version"]))
     if end_of_life:
-        return [
+        found.append(
             f"MySQL {answers['mysql_version']} reached end of life in {end_of_life} and gets no "
             "more security fixes; prefer 8.4 LTS or 9.7 LTS."
-        ]
-    return []
+        )
+    domain = str(answers["domain_name"])
+    if answers["tls"] == "acme" and ("." not in domain or ip_version(domain)):
+        found.append(
+            f"tls=acme: a public ACME CA such as Let's Encrypt only certifies public DNS names, "
+            f"and {domain!r} is not one; it works with a test CA only (see README.md)."
+        )
+    return found

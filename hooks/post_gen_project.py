@@ -9,23 +9,29 @@ import secrets
 import shutil
 from pathlib import Path
 
-CHOSEN = {
-    "use_nginx": {{ cookiecutter.use_nginx is yes }},
-    "use_apache": {{ cookiecutter.use_apache is yes }},
+ANSWERS = {
+    "use_nginx": {{ cookiecutter.use_nginx | yes_no | jsonify }},
+    "use_apache": {{ cookiecutter.use_apache | yes_no | jsonify }},
+    "tls": {{ cookiecutter.tls | string | jsonify }},
 }
 SLUG = {{ cookiecutter.project_slug | string | jsonify }}
 DOMAIN = {{ cookiecutter.domain_name | string | jsonify }}
 HTTP_PORT = {{ cookiecutter.http_port | string | jsonify }}
+HTTPS_PORT = {{ cookiecutter.https_port | string | jsonify }}
 STATS_PORT = {{ cookiecutter.haproxy_stats_port | string | jsonify }}
 NGINX_PORT = {{ cookiecutter.nginx_port | string | jsonify }}
 APACHE_PORT = {{ cookiecutter.apache_port | string | jsonify }}
 
-# Option -> paths removed when it is off. Every other mention of a proxy
-# (compose services, HAProxy servers, README text) is guarded by the same
-# option inside the templates themselves.
-PATHS_BY_OPTION = {
-    "use_nginx": ["nginx"],
-    "use_apache": ["apache"],
+# (prompt, answer) -> paths removed when that is the answer. Every other
+# mention of what is removed (compose services, HAProxy settings, README
+# text) is left out by the templates themselves, on the same answer.
+PATHS_BY_ANSWER = {
+    ("use_nginx", "no"): ["nginx"],
+    ("use_apache", "no"): ["apache"],
+    ("tls", "self-signed"): ["acme", "tls"],
+    ("tls", "own"): ["acme"],
+    ("tls", "acme"): ["tls"],
+    ("tls", "none"): ["acme", "tls"],
 }
 
 # Every secret the stack needs; docker-compose.yml reads them from .env.
@@ -40,8 +46,8 @@ SECRET_KEYS = (
 
 
 def prune():
-    for option, paths in PATHS_BY_OPTION.items():
-        if not CHOSEN[option]:
+    for (prompt, answer), paths in PATHS_BY_ANSWER.items():
+        if ANSWERS[prompt] == answer:
             for path in paths:
                 shutil.rmtree(path)
 
@@ -75,17 +81,24 @@ def write_env():
 
 
 def next_steps():
-    urls = [f"  site            http://{DOMAIN}:{HTTP_PORT}/"]
-    urls.append(f"  HAProxy stats   http://{DOMAIN}:{STATS_PORT}/  (user admin, password in .env)")
-    if CHOSEN["use_nginx"]:
+    scheme, port = ("http", HTTP_PORT) if ANSWERS["tls"] == "none" else ("https", HTTPS_PORT)
+    urls = [
+        f"  site            {scheme}://{DOMAIN}:{port}/",
+        f"  HAProxy stats   {scheme}://{DOMAIN}:{STATS_PORT}/  (user admin, password in .env)",
+    ]
+    if ANSWERS["use_nginx"] == "yes":
         urls.append(f"  Nginx directly  http://{DOMAIN}:{NGINX_PORT}/")
-    if CHOSEN["use_apache"]:
+    if ANSWERS["use_apache"] == "yes":
         urls.append(f"  Apache directly http://{DOMAIN}:{APACHE_PORT}/")
+    first = {
+        "own": "  put your certificate as tls/fullchain.pem and its key as tls/privkey.pem\n",
+        "acme": f"  point DNS for {DOMAIN} at this host; open ports {HTTP_PORT} and {HTTPS_PORT}\n",
+    }.get(ANSWERS["tls"], "")
     print(
         f"\nBaked {SLUG}/ with fresh secrets in {SLUG}/.env (mode 0600, git-ignored).\n\n"
         "Start the stack:\n"
-        f"  cd {SLUG}\n"
-        "  docker compose up -d --build\n"
+        f"  cd {SLUG}\n{first}"
+        "  docker compose up -d --build --wait\n"
         "  docker compose exec app python manage.py createsuperuser\n\n"
         "Then open:\n" + "\n".join(urls) + "\n"
     )

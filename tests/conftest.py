@@ -3,6 +3,9 @@
 - `default_project`: one default bake, for what no answer changes.
 - `proxy_project`: a bake per proxy choice, for what the proxies change.
 - `mysql_project`: a bake per MySQL version, where the version matters.
+- `tls_mode`, `tls_project`: a bake per tls answer, for what HTTPS changes.
+- `variant_project`: a bake per proxy choice and per tls answer, for what
+  both change (the compose file, the Dockerfiles, the scripts).
 - `mariadb`: one MariaDB server for the native tiers; each user makes its own database.
 
 Bakes are made once per session and shared; tests must not change them.
@@ -10,7 +13,7 @@ Bakes are made once per session and shared; tests must not change them.
 
 import pytest
 from harness.mariadb import MariaDB
-from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, default_answers
+from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_answers
 
 DEFAULTS = default_answers()
 
@@ -57,6 +60,27 @@ def default_project(bake):
 @pytest.fixture(scope="session", params=PROXY_CHOICES)
 def proxy_project(request, bake):
     return bake(**PROXY_CHOICES[request.param])
+
+
+@pytest.fixture(scope="session", params=TLS_MODES)
+def tls_mode(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def tls_project(tls_mode, bake):
+    return bake(tls=tls_mode)
+
+
+# The proxy choices with the default tls answer, then every other tls answer.
+VARIANTS = PROXY_CHOICES | {
+    f"tls={mode}": {"tls": mode} for mode in TLS_MODES if mode != DEFAULTS["tls"]
+}
+
+
+@pytest.fixture(scope="session", params=VARIANTS)
+def variant_project(request, bake):
+    return bake(**VARIANTS[request.param])
 
 
 @pytest.fixture(scope="session", params=MYSQL_VERSIONS)

@@ -51,6 +51,7 @@ REFUSED = {
     ),
     "e-mail without @": ({"author_email": "you.example.com"}, "author_email 'you.example.com'"),
     "e-mail with a bad domain": ({"author_email": "you@exa mple"}, "author_email 'you@exa mple'"),
+    "ACME e-mail without @": ({"acme_email": "admin"}, "acme_email 'admin' is not an e-mail"),
     # Proxies
     "no proxy": ({"use_nginx": "no", "use_apache": "no"}, "use_nginx and use_apache are both off"),
     "proxy neither yes nor no": ({"use_nginx": "maybe"}, "use_nginx 'maybe' must be yes or no"),
@@ -66,6 +67,11 @@ REFUSED = {
     "stats port on the site port": (
         {"haproxy_stats_port": "80"},
         "haproxy_stats_port and http_port are both 80",
+    ),
+    "https port not a number": ({"https_port": "ssl"}, "https_port 'ssl' must be a whole number"),
+    "https port on the http port": (
+        {"https_port": "80"},
+        "https_port and http_port are both 80",
     ),
     "no replicas": ({"app_replicas": "0"}, "app_replicas '0' must be a whole number from 1 to"),
     "replicas in words": ({"app_replicas": "two"}, "app_replicas 'two'"),
@@ -146,6 +152,7 @@ ACCEPTED = {
     "a Korean project name": {"project_name": "커뮤니티 게시판", "project_slug": "board_ko"},
     "quotes and backslashes in free text": {"description": 'A "board" \\ for you'},
     "a port of an unchosen proxy equal to another": {"use_apache": "no", "apache_port": "8000"},
+    "any https_port with tls=none, which publishes none": {"tls": "none", "https_port": "80"},
 }
 
 
@@ -164,3 +171,19 @@ def test_mysql_80_is_warned_about_and_the_others_are_not():
         assert answers.warnings({**DEFAULTS, "mysql_version": version}) == []
     (warning,) = answers.warnings({**DEFAULTS, "mysql_version": "8.0"})
     assert "MySQL 8.0 reached end of life in April 2026" in warning
+
+
+@pytest.mark.parametrize(
+    ("tls", "domain", "warned"),
+    [
+        ("acme", "localhost", True),
+        ("acme", "192.0.2.10", True),
+        ("acme", "board.example.org", False),
+        ("self-signed", "localhost", False),
+    ],
+)
+def test_acme_for_a_name_no_public_ca_certifies_is_warned_about(tls, domain, warned):
+    found = answers.warnings({**DEFAULTS, "tls": tls, "domain_name": domain})
+    assert bool(found) == warned, found
+    if warned:
+        assert f"{domain!r} is not one" in found[0]

@@ -17,6 +17,7 @@ import requests
 from django.conf import global_settings
 from harness.commands import clean_env, describe, run
 from harness.processes import Server, free_port
+from harness.services import compose_app_environment
 from harness.template import TEMPLATE
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -82,6 +83,17 @@ def test_default_project_serves_the_board_after_migrate_and_runserver(cookies, t
     # Korean, the default language_code, from the compiled catalogue shipped
     # in the template (nothing ran compilemessages here).
     assert "글 목록" in page
+
+
+def test_check_deploy_reports_nothing_with_the_settings_compose_gives_the_app(default_project):
+    # The default bake ends TLS in HAProxy, so its compose file turns on
+    # Django's HTTPS protections; the secret key comes from the baked .env.
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+        cwd=default_project / "django",
+        env=clean_env(**compose_app_environment(default_project)),
+    )
+    assert result.stdout.strip() == "System check identified no issues (0 silenced).", result
 
 
 @pytest.mark.parametrize("language_code", ["ja", "pt-br"])

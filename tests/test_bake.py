@@ -21,6 +21,7 @@ from harness.template import (
     VERBATIM,
     bake_on_command_line,
     proxies_of,
+    tls_mode_of,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,15 +74,57 @@ def test_unchosen_proxy_is_gone_with_every_mention_of_it(proxy_project):
         assert mentions == [], f"{proxy} was not chosen but is mentioned in {mentions}"
 
 
-def test_no_template_syntax_is_left(proxy_project):
-    for path, text in text_files(proxy_project):
+CHECKS = "checks/check_stack.py"
+# What only one tls answer needs, by the words that name it.
+TLS_ONLY = {"acme": r"acme|lego", "own": r"tls/fullchain\.pem|tls/privkey\.pem|tls_key"}
+
+
+def test_each_tls_answer_keeps_only_its_own_files_and_mentions(tls_mode, tls_project):
+    assert tls_mode_of(tls_project) == tls_mode
+    assert (tls_project / "acme").is_dir() == (tls_mode == "acme")
+    assert (tls_project / "tls").is_dir() == (tls_mode == "own")
+    for mode, words in TLS_ONLY.items():
+        if mode != tls_mode:
+            mentions = [p for p, text in text_files(tls_project) if re.search(words, text, re.I)]
+            assert mentions == [], f"tls={tls_mode} mentions tls={mode}'s {words} in {mentions}"
+    if tls_mode == "none":
+        # The stack checks are copied verbatim, the same for every answer.
+        mentions = [
+            p for p, text in text_files(tls_project) if "HTTPS_PORT" in text and p != CHECKS
+        ]
+        assert mentions == [], f"tls=none still has an HTTPS port in {mentions}"
+
+
+def test_own_certificate_files_are_ignored_by_git(tmp_path):
+    run_ = bake_on_command_line(tmp_path, {"tls": "own"})
+    assert run_.returncode == 0, run_.stderr
+    project = tmp_path / "community_board"
+    run(["git", "init", "--quiet", str(project)])
+    for name in ("fullchain.pem", "privkey.pem"):
+        (project / "tls" / name).write_text("not really a key")
+    ignored = run(["git", "check-ignore", "tls/fullchain.pem", "tls/privkey.pem"], cwd=project)
+    assert ignored.stdout.split() == ["tls/fullchain.pem", "tls/privkey.pem"]
+    assert "tls/fullchain.pem" in run_.stdout, "the next steps do not say where the files go"
+
+
+@pytest.mark.parametrize(
+    ("tls", "scheme", "port"), [("self-signed", "https", 443), ("none", "http", 80)]
+)
+def test_the_next_steps_name_the_sites_scheme_and_port(tmp_path, tls, scheme, port):
+    run_ = bake_on_command_line(tmp_path, {"tls": tls})
+    assert run_.returncode == 0, run_.stderr
+    assert f"site            {scheme}://localhost:{port}/" in run_.stdout
+
+
+def test_no_template_syntax_is_left(variant_project):
+    for path, text in text_files(variant_project):
         assert "cookiecutter" not in text, path
         if not any(fnmatch(path, pattern) for pattern in VERBATIM):
             assert not re.search(r"\{\{|\{%|\{#", text), f"Jinja syntax left in {path}"
 
 
 def test_the_stack_checks_are_copied_verbatim(proxy_project):
-    baked = proxy_project / "checks" / "check_stack.py"
+    baked = proxy_project / CHECKS
     assert baked.read_bytes() == (PROJECT_TEMPLATE / "checks" / "check_stack.py").read_bytes()
 
 
@@ -262,8 +305,8 @@ def assert_twins(english_path, korean_path):
         assert korean_structure[part] == expected, f"{korean_path.name}: {part} differ"
 
 
-def test_the_baked_readmes_in_english_and_korean_cover_the_same_ground(proxy_project):
-    assert_twins(proxy_project / "README.md", proxy_project / "README.ko.md")
+def test_the_baked_readmes_in_english_and_korean_cover_the_same_ground(variant_project):
+    assert_twins(variant_project / "README.md", variant_project / "README.ko.md")
 
 
 def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():

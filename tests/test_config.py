@@ -11,12 +11,21 @@ import re
 import stat
 
 import pytest
+from harness import tls
 from harness.commands import run
 from harness.services import SERVICES, Layout
 from harness.template import PROXY_CHOICES, proxies_of
 
 DOMAIN = "board.example.org"
-PORTS = {"nginx": 18080, "apache": 18081, "haproxy": 18090, "stats": 18091, "app": 18100}
+PORTS = {
+    "nginx": 18080,
+    "apache": 18081,
+    "haproxy": 18090,
+    "stats": 18091,
+    "https": 18092,
+    "acme": 18093,
+    "app": 18100,
+}
 REPLICAS = ["127.0.0.11", "127.0.0.12"]
 
 
@@ -181,3 +190,88 @@ def test_haproxy_checks_each_chosen_proxy_with_an_allowed_host(service):
 def test_haproxy_config_with_the_stats_password_is_private(service):
     rendered(service)
     assert stat.S_IMODE(service.rendered.stat().st_mode) == 0o600
+
+
+# HTTPS: how HAProxy gets its certificate in each tls mode ---------------------
+
+
+@pytest.fixture
+def haproxy_for(bake, tmp_path):
+    """HAProxy's service in a project baked with the given tls answer."""
+
+    def make(mode):
+        built = layout(bake(tls=mode), tmp_path)
+        if mode == "own":
+            ca = tls.self_signed(tmp_path / "ca", "test-ca", ca=True)
+            built.own_certificate = tls.signed_by(ca, tmp_path / "ca", DOMAIN)
+        return SERVICES["haproxy"](built), built
+
+    return make
+
+
+def certificate_fields(path, *fields):
+    return run(["openssl", "x509", "-noout", *fields, "-in", path]).stdout
+
+
+@pytest.mark.parametrize("mode", ["self-signed", "own", "acme"])
+def test_haproxy_serves_https_with_a_private_certificate_for_the_domain(haproxy_for, mode):
+    service, built = haproxy_for(mode)
+    text = rendered(service)
+    bind = re.search(rf"^\s*bind :{PORTS['https']} ssl crt (\S+) alpn h2,http/1.1$", text, re.M)
+    assert bind and bind.group(1) == str(built.certificate), text
+    assert re.search(r"ssl-min-ver TLSv1.2", text)
+    assert stat.S_IMODE(built.certificate.stat().st_mode) == 0o600
+    assert f"DNS:{DOMAIN}" in certificate_fields(built.certificate, "-ext", "subjectAltName")
+
+
+def test_tls_none_serves_plain_http_with_no_certificate(haproxy_for):
+    service, built = haproxy_for("none")
+    text = rendered(service)
+    assert " ssl " not in text and "redirect" not in text
+    assert not built.certificate.exists()
+
+
+def test_a_self_signed_certificate_is_kept_then_renewed_when_30_days_are_left(
+    haproxy_for, tmp_path
+):
+    service, built = haproxy_for("self-signed")
+    rendered(service)
+    first = built.certificate.read_bytes()
+    rendered(service)
+    assert built.certificate.read_bytes() == first, "a valid certificate was replaced"
+    # One with 10 days left, as a year-old certificate would be.
+    certificate, key = tls.self_signed(tmp_path / "old", DOMAIN, days=10)
+    built.certificate.write_text(certificate.read_text() + key.read_text())
+    rendered(service)
+    renewed = certificate_fields(built.certificate, "-checkend", str(300 * 86400))
+    assert renewed == "Certificate will not expire\n", "a certificate 10 days from expiry was kept"
+
+
+def test_acme_mode_starts_on_a_stand_in_certificate_and_keeps_the_issued_one(haproxy_for, tmp_path):
+    service, built = haproxy_for("acme")
+    rendered(service)
+    assert f"CN = {DOMAIN}" in certificate_fields(built.certificate, "-issuer")  # self-signed
+    issued, key = tls.signed_by(tls.self_signed(tmp_path, "ca", ca=True), tmp_path, DOMAIN)
+    built.certificate.write_text(issued.read_text() + key.read_text())
+    rendered(service)
+    assert "CN = ca" in certificate_fields(built.certificate, "-issuer"), "the issued one was lost"
+
+
+@pytest.mark.parametrize("missing", ["certificate", "key"])
+def test_an_own_certificate_haproxy_cannot_read_stops_it_naming_the_file(haproxy_for, missing):
+    service, built = haproxy_for("own")
+    variable = f"HAPROXY_{missing.upper()}_FILE"
+    service.settings[variable] += ".missing"
+    result = run_entrypoint(service, service.version)
+    assert result.returncode != 0
+    assert f"cannot read {service.settings[variable]}" in result.stderr
+    assert not built.certificate.exists() and not service.rendered.exists()
+
+
+def test_an_own_key_that_is_not_the_certificates_is_refused(haproxy_for, tmp_path):
+    service, built = haproxy_for("own")
+    _, other_key = tls.self_signed(tmp_path / "other", DOMAIN)
+    service.settings["HAPROXY_KEY_FILE"] = str(other_key)
+    result = run_entrypoint(service, service.version)
+    assert result.returncode != 0
+    assert "does not match" in result.stderr or "inconsistencies" in result.stderr, result.stderr

@@ -2,29 +2,36 @@
 
 For each proxy choice the whole stack starts from its own entrypoints and
 templates (harness/native.py), and the baked project's own stack checks
-(checks/check_stack.py) drive it over HTTP: the same checks that tier 6 runs
-in Docker and that the baked project's CI runs against the official images.
-The failover checks keep a steady stream of GETs and POSTs going through
-HAProxy while a web server, an app replica or the database goes away, and
-print what it cost.
+(checks/check_stack.py) drive it: the same checks that tier 6 runs in Docker
+and that the baked project's CI runs against the official images. The
+default bake ends TLS in HAProxy with a self-signed certificate; there the
+failover checks keep a steady stream of GETs and POSTs going through HAProxy
+while a web server, an app replica or the database goes away, and print what
+it cost. Every other tls mode, with every proxy choice, gets the handshake,
+redirect, HSTS and user-flow checks; ACME runs against Pebble, and renews
+under load.
 """
 
 import pytest
-from harness import processes
+from harness import processes, tls
 from harness.native import NativeStack
-from harness.template import PROXY_CHOICES, load_stack_checks
+from harness.template import CONTEXT, PROXY_CHOICES, load_stack_checks
 
 CHECKS = load_stack_checks()
 # Outside Docker no restart policy brings a crashed HAProxy back: that
 # scenario runs in tier 6 only.
 FAILOVER = [s for s in CHECKS.FAILOVER if s is not CHECKS.failover_when_haproxy_crashes]
+DEFAULT_TLS, *OTHER_TLS = CONTEXT["tls"]
+# What every tls mode must keep working: the ports, the user flow with CSRF.
+FLOW = [
+    CHECKS.check_every_published_port_answers,
+    CHECKS.check_a_user_signs_up_logs_in_and_posts,
+    CHECKS.check_a_form_without_its_csrf_token_is_refused,
+]
 
 
-@pytest.fixture(scope="module", params=PROXY_CHOICES)
-def stack(request, bake, mariadb):
-    with NativeStack(bake(**PROXY_CHOICES[request.param]), mariadb) as running:
-        yield running
-    assert_nothing_is_left_behind(running)
+def named(check):
+    return check.__name__
 
 
 def assert_nothing_is_left_behind(stack):
@@ -37,6 +44,13 @@ def assert_nothing_is_left_behind(stack):
     assert not stack.layout.workdir.exists()
 
 
+@pytest.fixture(scope="module", params=PROXY_CHOICES)
+def stack(request, bake, mariadb):
+    with NativeStack(bake(**PROXY_CHOICES[request.param]), mariadb) as running:
+        yield running
+    assert_nothing_is_left_behind(running)
+
+
 @pytest.fixture
 def healthy(stack):
     """The stack with everything running and UP, whatever the last check stopped."""
@@ -45,12 +59,12 @@ def healthy(stack):
     return stack
 
 
-@pytest.mark.parametrize("check", CHECKS.REQUEST_FLOW, ids=lambda check: check.__name__)
+@pytest.mark.parametrize("check", CHECKS.REQUEST_FLOW + CHECKS.HTTPS, ids=named)
 def test_request_flow(healthy, check):
     check(healthy)
 
 
-@pytest.mark.parametrize("scenario", FAILOVER, ids=lambda scenario: scenario.__name__)
+@pytest.mark.parametrize("scenario", FAILOVER, ids=named)
 def test_failover(healthy, scenario, capsys):
     try:
         figures = scenario(healthy)
@@ -59,3 +73,61 @@ def test_failover(healthy, scenario, capsys):
     with capsys.disabled():
         details = ", ".join(f"{name} {value}" for name, value in figures.items())
         print(f"\n[{'+'.join(healthy.proxies)}] {scenario.__name__}: {details}")
+
+
+def test_the_site_certificate_verifies_for_the_domain_against_its_ca(healthy):
+    tls.verified(healthy.layout.ports["https"], healthy.domain, healthy.verify)
+
+
+# Every other tls mode ----------------------------------------------------------
+
+
+def modes(*wanted):
+    """(tls mode, proxy choice) for the modes wanted, as "mode-choice" ids."""
+    return [f"{mode}-{choice}" for mode in wanted for choice in PROXY_CHOICES]
+
+
+TLS_MODES = [mode for mode in OTHER_TLS if mode != "none"]
+
+
+@pytest.fixture(scope="module")
+def mode_stack(request, bake, mariadb):
+    mode, choice = request.param.split("-", 1)
+    with NativeStack(bake(tls=mode, **PROXY_CHOICES[choice]), mariadb) as running:
+        CHECKS.seconds_until_all_up(running)
+        yield running
+    assert_nothing_is_left_behind(running)
+
+
+@pytest.mark.parametrize("mode_stack", modes(*TLS_MODES), indirect=True)
+@pytest.mark.parametrize("check", FLOW + CHECKS.HTTPS, ids=named)
+def test_every_tls_mode_keeps_the_user_flow_and_does_https_right(mode_stack, check):
+    check(mode_stack)
+
+
+@pytest.mark.parametrize("mode_stack", modes(*TLS_MODES), indirect=True)
+def test_every_tls_mode_serves_a_certificate_that_verifies_for_the_domain(mode_stack):
+    tls.verified(mode_stack.layout.ports["https"], mode_stack.domain, mode_stack.verify)
+
+
+@pytest.mark.parametrize("mode_stack", modes("none"), indirect=True)
+@pytest.mark.parametrize("check", FLOW, ids=named)
+def test_plain_http_for_another_tls_terminator_keeps_the_user_flow(mode_stack, check):
+    assert not mode_stack.tls and "https" not in mode_stack.layout.ports
+    check(mode_stack)
+
+
+@pytest.mark.parametrize("mode_stack", modes("acme"), indirect=True)
+def test_acme_renewal_swaps_the_certificate_with_no_failed_request(mode_stack, capsys):
+    port = mode_stack.layout.ports["https"]
+    before = tls.verified(port, mode_stack.domain, mode_stack.verify)
+    with CHECKS.Load(mode_stack) as load:
+        load.run_for(1)
+        mode_stack.renew_certificate(days=100_000)  # sooner than any expiry: renew now
+        load.run_for(1)
+    after = tls.verified(port, mode_stack.domain, mode_stack.verify)
+    figures = load.figures(mode_stack)
+    assert after != before, "the served certificate did not change"
+    assert load.failed_gets == [] and load.failed_posts == [], figures
+    with capsys.disabled():
+        print(f"\n[{'+'.join(mode_stack.proxies)}] ACME renewal under load: {figures}")

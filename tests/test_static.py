@@ -16,7 +16,7 @@ from cookiecutter.prompt import prompt_for_config
 from harness.commands import COMPOSE, run, tool
 from harness.template import CONTEXT, PROXIES, TEMPLATE, proxies_of
 
-LONG_RUNNING = {"db", "app", "haproxy", *PROXIES}
+LONG_RUNNING = {"db", "app", "haproxy", "acme", *PROXIES}
 
 
 def stdout_of(command, cwd):
@@ -28,13 +28,13 @@ def compose_model(project):
     return json.loads(stdout_of([COMPOSE, "config", "--format", "json"], project))
 
 
-def test_compose_accepts_the_project_with_its_env(proxy_project):
-    project = proxy_project
+def test_compose_accepts_the_project_with_its_env(variant_project):
+    project = variant_project
     stdout_of([COMPOSE, "config", "--quiet"], project)
 
 
-def test_compose_file_matches_the_compose_schema(proxy_project):
-    project = proxy_project
+def test_compose_file_matches_the_compose_schema(variant_project):
+    project = variant_project
     stdout_of(
         [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
         project,
@@ -90,8 +90,8 @@ def test_database_is_awaited_healthy_over_tcp_and_migrated_once(default_project)
     assert services["app"]["environment"]["DJANGO_COLLECTSTATIC"] == "0"
 
 
-def test_every_long_running_service_has_a_healthcheck_and_restart_policy(proxy_project):
-    project = proxy_project
+def test_every_long_running_service_has_a_healthcheck_and_restart_policy(variant_project):
+    project = variant_project
     services = compose_model(project)["services"]
     running = LONG_RUNNING & services.keys()
     for name in running:
@@ -103,17 +103,25 @@ def test_every_long_running_service_has_a_healthcheck_and_restart_policy(proxy_p
         assert services[name]["healthcheck"]["test"], name
 
 
-def test_only_the_chosen_ports_are_published_and_never_the_database(proxy_project):
-    services = compose_model(proxy_project)["services"]
-    published = {
+def published_ports(project):
+    return {
         name: sorted(int(port["published"]) for port in service.get("ports", []))
-        for name, service in services.items()
+        for name, service in compose_model(project)["services"].items()
         if service.get("ports")
     }
-    expected = {"haproxy": [80, 8888]}
+
+
+def test_only_the_chosen_ports_are_published_and_never_the_database(proxy_project):
+    expected = {"haproxy": [80, 443, 8888]}
     defaults = {"nginx": 8000, "apache": 8001}
     expected |= {proxy: [defaults[proxy]] for proxy in proxies_of(proxy_project)}
-    assert published == expected
+    assert published_ports(proxy_project) == expected
+
+
+def test_https_is_published_unless_tls_is_none_and_acme_publishes_nothing(tls_mode, tls_project):
+    published = published_ports(tls_project)
+    assert published["haproxy"] == ([80, 8888] if tls_mode == "none" else [80, 443, 8888])
+    assert "acme" not in published
 
 
 def test_data_and_static_files_live_in_named_volumes(proxy_project):
@@ -130,16 +138,16 @@ def test_data_and_static_files_live_in_named_volumes(proxy_project):
         assert mounts[reader] == {("static", "/app/staticfiles", True)}, reader
 
 
-def test_dockerfiles_pass_hadolint(proxy_project):
-    project = proxy_project
+def test_dockerfiles_pass_hadolint(variant_project):
+    project = variant_project
     dockerfiles = sorted(str(p.relative_to(project)) for p in project.glob("*/Dockerfile.*"))
     assert len(dockerfiles) >= 3
     # Run from the project root so its .hadolint.yaml applies.
     stdout_of([tool("hadolint"), *dockerfiles], project)
 
 
-def test_base_images_are_pinned(proxy_project):
-    project = proxy_project
+def test_base_images_are_pinned(variant_project):
+    project = variant_project
     images = [
         line.split()[1]
         for dockerfile in project.glob("*/Dockerfile.*")
@@ -151,8 +159,8 @@ def test_base_images_are_pinned(proxy_project):
         assert re.fullmatch(r"[a-z]+:\d+(\.\d+)*(-slim)?", image), image
 
 
-def test_shell_scripts_pass_shellstdout_of(proxy_project):
-    project = proxy_project
+def test_shell_scripts_pass_shellstdout_of(variant_project):
+    project = variant_project
     scripts = sorted(str(p.relative_to(project)) for p in project.rglob("*.sh"))
     assert len(scripts) >= 3
     stdout_of([tool("shellcheck"), "--shell=sh", *scripts], project)
@@ -236,6 +244,8 @@ def test_cookiecutter_json_holds_exactly_the_documented_prompts():
         "author_name",
         "author_email",
         "domain_name",
+        "tls",
+        "acme_email",
         "use_nginx",
         "use_apache",
         "app_replicas",
@@ -243,6 +253,7 @@ def test_cookiecutter_json_holds_exactly_the_documented_prompts():
         "python_version",
         "haproxy_version",
         "http_port",
+        "https_port",
         "haproxy_stats_port",
         "nginx_port",
         "apache_port",

@@ -17,14 +17,19 @@ from .processes import free_port
 
 
 class ComposeProject:
-    def __init__(self, engine, project):
+    """`extra`: YAML a test adds on top (a test CA beside the stack, say)."""
+
+    def __init__(self, engine, project, extra=None):
         self.engine = engine
         self.project = project
         self.override = project.parent / f"{project.name}.override.yml"
+        self.extra = project.parent / f"{project.name}.test.yml" if extra else None
         self.timings = {}
         model = json.loads(self.compose("config", "--format", "json", file_only=True).stdout)
         self.name = model["name"]
         self.override.write_text(self.override_text(model["services"]))
+        if extra:
+            self.extra.write_text(extra)
 
     @staticmethod
     def override_text(services):
@@ -38,18 +43,23 @@ class ComposeProject:
             lines.append(f"  {name}:")
             if "build" in service:
                 lines.append("    build: {network: host}")
-            if "ports" in service:
+            published = {port["target"]: free_port() for port in service.get("ports", [])}
+            if published:
                 lines.append("    ports: !override")
                 lines += [
-                    f'      - "127.0.0.1:{free_port()}:{port["target"]}"'
-                    for port in service["ports"]
+                    f'      - "127.0.0.1:{host}:{target}"' for target, host in published.items()
                 ]
+            https = service.get("environment", {}).get("HAPROXY_HTTPS_PORT")
+            if https:
+                # HAProxy's redirects name the HTTPS port that clients reach.
+                port = published[int(https)]
+                lines += ["    environment:", f'      HAPROXY_PUBLIC_HTTPS_PORT: "{port}"']
         return "\n".join(lines) + "\n"
 
     @property
     def files(self):
-        """COMPOSE_FILE: the project's own file, then the override."""
-        return f"docker-compose.yml:{self.override}"
+        """COMPOSE_FILE: the project's own file, the override, a test's extra."""
+        return ":".join(str(f) for f in ("docker-compose.yml", self.override, self.extra) if f)
 
     def compose(self, *args, file_only=False, check=True, timeout=900):
         files = "docker-compose.yml" if file_only else self.files

@@ -16,10 +16,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import services
+from . import services, tls
 from .commands import run
 from .processes import Server, free_port
-from .template import proxies_of
+from .template import proxies_of, tls_mode_of
+from .tls import Pebble
 
 
 class NativeStack:
@@ -35,35 +36,49 @@ class NativeStack:
         # temporary folders are not.
         base = Path(tempfile.mkdtemp(prefix="django-ha-"))
         base.chmod(0o755)
-        ports = {name: free_port() for name in ("haproxy", "stats", "app", *self.proxies)}
+        self.tls_mode = tls_mode_of(project)
+        self.tls = self.tls_mode != "none"
+        names = ["haproxy", "stats", "app", *self.proxies]
+        names += ["https"] * self.tls + ["acme"] * (self.tls_mode == "acme")
         self.layout = services.Layout(
             project=self.project,
             workdir=base,
-            ports=ports,
+            ports={name: free_port() for name in names},
             replica_hosts=[f"127.0.0.{11 + i}" for i in range(replicas)],
         )
+        self.domain = self.layout.domain
         self.stats_password = self.layout.secrets["HAPROXY_STATS_PASSWORD"]
         self.mariadb = mariadb
-        self.database_name = f"stack_{ports['app']}"
+        self.database_name = f"stack_{self.layout.ports['app']}"
         self.replicas = []
         self.servers = {}
+        self.pebble = None
+        # The CA a client checks the site's certificate against (once known).
+        self.verify = False
 
     def url(self, name="haproxy", path="/"):
-        return f"http://localhost:{self.layout.ports[name]}{path}"
+        """A published port's URL: "haproxy" is the site (HTTPS with TLS),
+        "haproxy-http" its plain HTTP port, "stats" and the web servers theirs."""
+        port = {"haproxy": "https" if self.tls else "haproxy", "haproxy-http": "haproxy"}
+        scheme = "https" if self.tls and name in ("haproxy", "stats") else "http"
+        return f"{scheme}://localhost:{self.layout.ports[port.get(name, name)]}{path}"
 
     # Start and stop ------------------------------------------------------
 
     def start(self):
         try:
+            self.prepare_certificates()
             self.layout.database = self.create_database()
             self.migrate()
             self.replicas = [self.server("django", host) for host in self.layout.replica_hosts]
             self.servers = {name: self.server(name) for name in [*self.proxies, "haproxy"]}
             # All at once: no server needs another to start, only to serve.
-            for server in self.every_server:
+            launching = [*self.servers.values(), *self.replicas]
+            for server in launching:
                 server.start(wait=False)
-            for server in self.every_server:
+            for server in launching:
                 server.wait_until_ready()
+            self.trust_certificate()
         except BaseException:
             self.stop()
             raise
@@ -71,8 +86,9 @@ class NativeStack:
 
     @property
     def every_server(self):
-        """Front to back: HAProxy, the proxies, the replicas (not the shared MariaDB)."""
-        return [*reversed(self.servers.values()), *self.replicas]
+        """Front to back: HAProxy, the proxies, the replicas, the ACME test CA
+        (not the shared MariaDB)."""
+        return [*reversed(self.servers.values()), *self.replicas, *filter(None, [self.pebble])]
 
     def stop(self):
         """Kill every server of this stack, front to back; safe to call more than once."""
@@ -91,6 +107,39 @@ class NativeStack:
         for server in [self.mariadb, *reversed(self.every_server)]:
             if not server.running:
                 server.start()
+
+    # Certificates ------------------------------------------------------------
+
+    def prepare_certificates(self):
+        """What each tls mode needs before HAProxy starts: the user's own
+        certificate from a test CA, or an ACME test CA to ask."""
+        folder = self.layout.workdir / "certificates"
+        folder.mkdir()
+        if self.tls_mode == "own":
+            self.test_ca = tls.self_signed(folder, "test-ca", ca=True)
+            self.layout.own_certificate = tls.signed_by(self.test_ca, folder, "localhost")
+        if self.tls_mode == "acme":
+            self.pebble = Pebble(folder, http_port=self.layout.ports["haproxy"]).start()
+            self.layout.acme_directory = self.pebble.directory
+            self.layout.acme_api_certificate = self.pebble.api_certificate
+
+    def trust_certificate(self):
+        """Once HAProxy serves: get the CA's certificate (ACME), and trust
+        what the site's certificate chains to."""
+        folder = self.layout.workdir / "certificates"
+        if self.tls_mode == "self-signed":
+            self.verify = tls.certificate_only(self.layout.certificate, folder / "site.crt")
+        elif self.tls_mode == "own":
+            self.verify = self.test_ca[0]
+        elif self.tls_mode == "acme":
+            self.renew_certificate(days=30)
+            self.verify = self.pebble.root(folder / "pebble-root.crt")
+
+    def renew_certificate(self, days):
+        """`acme renew <days>`, as the acme service runs it: issues the first
+        certificate, or renews it when fewer than `days` are left."""
+        acme = services.acme(self.layout)
+        run(["sh", acme.entrypoint, "acme", "renew", str(days)], env=acme.env(), timeout=120)
 
     # The services ---------------------------------------------------------
 

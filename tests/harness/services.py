@@ -13,7 +13,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from dotenv import dotenv_values
+
+from .template import tls_mode_of
 
 # Debian's names for the servers' files; the containers use their images'.
 DEBIAN_APACHE_MODULES = "/usr/lib/apache2/modules"
@@ -38,14 +41,41 @@ class Layout:
     domain: str = "localhost"
     replica_hosts: list = field(default_factory=lambda: ["127.0.0.1"])
     database: dict | None = None
+    # tls=own: the certificate and key the user would put in tls/.
+    own_certificate: tuple | None = None
+    # tls=acme: the ACME directory and the certificate its API is served with.
+    acme_directory: str | None = None
+    acme_api_certificate: Path | None = None
 
     @property
     def secrets(self):
         return dotenv_values(self.project / ".env")
 
     @property
+    def tls(self):
+        return tls_mode_of(self.project)
+
+    @property
+    def certificate(self):
+        """HAProxy's certificate file (with its key), where its entrypoint puts it."""
+        folder = "haproxy" if self.tls == "own" else "haproxy/tls"
+        return self.workdir / folder / "site.pem"
+
+    @property
+    def compose_app_environment(self):
+        return compose_app_environment(self.project)
+
+    @property
     def static_root(self):
         return self.workdir / "static"
+
+
+def compose_app_environment(project):
+    """The DJANGO_* switches the compose file gives the app (HTTPS ones, with TLS)."""
+    model = yaml.safe_load((project / "docker-compose.yml").read_text())
+    environment = model["x-django"]["environment"]
+    own = {"DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+    return {k: v for k, v in environment.items() if k.startswith("DJANGO_") and k not in own}
 
 
 @dataclass
@@ -147,6 +177,7 @@ def apache(layout):
 
 def haproxy(layout):
     conf = rendered_path(layout, "haproxy", "haproxy.cfg")
+    layout.certificate.parent.mkdir(parents=True, exist_ok=True)
     required = {
         "HAPROXY_PORT": str(layout.ports["haproxy"]),
         "HAPROXY_STATS_PORT": str(layout.ports["stats"]),
@@ -158,17 +189,28 @@ def haproxy(layout):
         if (layout.project / proxy).is_dir():
             prefix = proxy.upper()
             required |= {f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(layout.ports[proxy])}
+    settings = {
+        "HAPROXY_TEMPLATE": str(layout.project / "haproxy/haproxy.cfg"),
+        "HAPROXY_CFG": str(conf),
+        # Nothing answers here; servers given as addresses are never resolved.
+        "HAPROXY_DNS": "127.0.0.1:1",
+    }
+    if layout.tls != "none":
+        required["HAPROXY_HTTPS_PORT"] = str(layout.ports["https"])
+        settings["HAPROXY_PUBLIC_HTTPS_PORT"] = str(layout.ports["https"])
+        settings["HAPROXY_CERTIFICATE"] = str(layout.certificate)
+    if layout.tls == "own":
+        certificate, key = layout.own_certificate
+        settings |= {"HAPROXY_CERTIFICATE_FILE": str(certificate), "HAPROXY_KEY_FILE": str(key)}
+    if layout.tls == "acme":
+        required |= {"ACME_HOST": "127.0.0.1", "ACME_PORT": str(layout.ports["acme"])}
+        settings["HAPROXY_SOCKET"] = str(layout.workdir / "haproxy" / "admin.sock")
     return Service(
         name="haproxy",
         workdir=layout.workdir,
         entrypoint=layout.project / "haproxy/entrypoint.sh",
         required=required,
-        settings={
-            "HAPROXY_TEMPLATE": str(layout.project / "haproxy/haproxy.cfg"),
-            "HAPROXY_CFG": str(conf),
-            # Nothing answers here; servers given as addresses are never resolved.
-            "HAPROXY_DNS": "127.0.0.1:1",
-        },
+        settings=settings,
         rendered=conf,
         check=["haproxy", "-c", "-q", "-f", str(conf)],
         serve=["haproxy"],
@@ -193,6 +235,7 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
     } | {name: value for name, value in database.items() if name not in credentials}
     if not database:
         settings["DJANGO_SQLITE_PATH"] = str(layout.workdir / "db.sqlite3")
+    settings |= layout.compose_app_environment
     return Service(
         name="django",
         workdir=layout.workdir,
@@ -206,4 +249,35 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
     )
 
 
-SERVICES = {"nginx": nginx, "apache": apache, "haproxy": haproxy, "django": django}
+def acme(layout):
+    """The ACME client beside HAProxy; it runs commands (acme renew), not a server."""
+    return Service(
+        name="acme",
+        workdir=layout.workdir,
+        entrypoint=layout.project / "acme/entrypoint.sh",
+        required={
+            "DOMAIN_NAME": layout.domain,
+            "ACME_EMAIL": "acme@example.com",
+            "ACME_DIRECTORY": layout.acme_directory,
+            "ACME_PORT": str(layout.ports["acme"]),
+        },
+        settings={
+            "ACME_TLS_DIR": str(layout.certificate.parent),
+            "HAPROXY_SOCKET": str(layout.workdir / "haproxy" / "admin.sock"),
+            # lego trusts the ACME test server's own certificate.
+            "LEGO_CA_CERTIFICATES": str(layout.acme_api_certificate),
+        },
+        rendered=None,
+        check=None,
+        serve=["acme", "renew-forever"],
+        version=["lego", "--version"],
+    )
+
+
+SERVICES = {
+    "nginx": nginx,
+    "apache": apache,
+    "haproxy": haproxy,
+    "django": django,
+    "acme": acme,
+}

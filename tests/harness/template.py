@@ -28,6 +28,7 @@ PROXY_CHOICES = {
     for chosen in itertools.combinations(PROXIES, count)
 }
 MYSQL_VERSIONS = CONTEXT["mysql_version"]
+TLS_MODES = CONTEXT["tls"]
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
 
 
@@ -44,6 +45,17 @@ def load_stack_checks():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def tls_mode_of(project):
+    """How a baked project's HAProxy gets its certificate (the tls answer)."""
+    project = Path(project)
+    if (project / "acme").is_dir():
+        return "acme"
+    if (project / "tls").is_dir():
+        return "own"
+    entrypoint = (project / "haproxy/entrypoint.sh").read_text()
+    return "self-signed" if "HAPROXY_HTTPS_PORT" in entrypoint else "none"
 
 
 def proxies_of(project):

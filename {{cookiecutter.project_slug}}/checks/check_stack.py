@@ -23,14 +23,19 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from http.client import HTTPConnection
+import warnings
+from http.client import HTTPConnection, HTTPSConnection
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 PASSWORD = "correct-horse-battery-staple-42"
 POST_PATH = re.compile(r"^/posts/(\d+)/$")
@@ -57,22 +62,30 @@ def wait_until(condition, what, timeout, interval=0.05):
 class Browser:
     """A client that keeps cookies and sends the CSRF token like a browser."""
 
-    def __init__(self, site_url):
-        self.base_url = site_url.rstrip("/")  # also the Origin a browser sends
+    def __init__(self, stack):
+        self.base_url = stack.url().rstrip("/")  # also the Origin a browser sends
         self.session = requests.Session()
+        # Each request says it (a session's own would lose to REQUESTS_CA_BUNDLE).
+        self.verify = stack.verify
 
     def get(self, path, **options):
-        return self.session.get(self.base_url + path, timeout=TIMEOUT, **options)
+        return self.session.get(
+            self.base_url + path, timeout=TIMEOUT, verify=self.verify, **options
+        )
+
+    def post(self, path, **options):
+        return self.session.post(
+            self.base_url + path, timeout=TIMEOUT, verify=self.verify, **options
+        )
 
     def submit(self, path, fields):
         """GET the form (for the CSRF cookie), then POST it; the answer is not followed."""
         self.get(path).raise_for_status()
-        return self.session.post(
-            self.base_url + path,
+        return self.post(
+            path,
             data={"csrfmiddlewaretoken": self.session.cookies["csrftoken"], **fields},
             headers={"Origin": self.base_url, "Referer": self.base_url + path},
             allow_redirects=False,
-            timeout=TIMEOUT,
         )
 
     def sign_up(self, username):
@@ -84,9 +97,16 @@ class Browser:
 
     def create_post(self, title):
         """The new post's path if the app said it was saved, else None."""
-        response = self.submit("/posts/new/", {"title": title, "content": f"Body of {title}"})
-        location = response.headers.get("Location", "")
-        return location if response.status_code == 302 and POST_PATH.match(location) else None
+        return saved_post(self.submit_post(title))
+
+    def submit_post(self, title):
+        return self.submit("/posts/new/", {"title": title, "content": f"Body of {title}"})
+
+
+def saved_post(response):
+    """The path of the post that `response` says was saved, else None."""
+    location = response.headers.get("Location", "")
+    return location if response.status_code == 302 and POST_PATH.match(location) else None
 
 
 class Load:
@@ -96,7 +116,7 @@ class Load:
     """
 
     def __init__(self, stack, clients=4, post_every=4):
-        self.site = stack.url()
+        self.stack = stack
         self.post_every = post_every
         self.stopping = threading.Event()
         self.signed_up = threading.Barrier(clients + 1)
@@ -121,7 +141,7 @@ class Load:
             thread.join()
 
     def run(self):
-        browser = Browser(self.site)
+        browser = Browser(self.stack)
         try:
             status = browser.sign_up(unique("load")).status_code
         except requests.RequestException as error:
@@ -150,12 +170,18 @@ class Load:
     def post(self, browser):
         title = unique("load post")
         try:
-            saved = browser.create_post(title)
-        except requests.RequestException:
-            saved = None
+            response = browser.submit_post(title)
+            saved, outcome = saved_post(response), response.status_code
+        except requests.HTTPError as error:
+            saved, outcome = None, f"form {error.response.status_code}"
+        except requests.RequestException as error:
+            saved, outcome = None, type(error).__name__
         with self.lock:
             self.posts += 1
-            (self.acknowledged if saved else self.failed_posts).append(title)
+            if saved:
+                self.acknowledged.append(title)
+            else:
+                self.failed_posts.append(outcome)
 
     @staticmethod
     def run_for(seconds):
@@ -171,14 +197,32 @@ class Load:
         }
 
 
+# Asking the stack --------------------------------------------------------------
+# With TLS (every tls mode but none), "haproxy" is the site's HTTPS port and
+# "haproxy-http" its plain HTTP port; a web server's own port is plain HTTP.
+# The stack says which CA its certificate chains to (`verify`), or False when
+# it cannot know: the TLS checks below look at the protocol, not the chain.
+
+# What HAProxy would tell a web server about a request that came over HTTPS.
+FROM_HTTPS = {"X-Forwarded-Proto": "https"}
+
+
+def fetch(stack, name="haproxy", path="/", *, method="GET", timeout=TIMEOUT, **options):
+    url = stack.url(name, path)
+    return requests.request(method, url, timeout=timeout, verify=stack.verify, **options)
+
+
+def as_haproxy_would(stack):
+    """Headers for a request straight to a web server, as if through HAProxy."""
+    return FROM_HTTPS if stack.tls else {}
+
+
 # What HAProxy sees -------------------------------------------------------------
 
 
 def proxy_states(stack):
     """{web server: status} of HAProxy's `proxies` backend, from the stats CSV."""
-    response = requests.get(
-        stack.url("stats", "/;csv"), auth=("admin", stack.stats_password), timeout=TIMEOUT
-    )
+    response = fetch(stack, "stats", "/;csv", auth=("admin", stack.stats_password))
     response.raise_for_status()
     rows = csv.DictReader(io.StringIO(response.text.lstrip("# ")))
     return {
@@ -206,62 +250,89 @@ def seconds_until_all_up(stack, timeout=60):
 
 def site_answers(stack):
     try:
-        return requests.get(stack.url(), timeout=TIMEOUT).status_code == 200
+        return fetch(stack).status_code == 200
     except requests.RequestException:
         return False
+
+
+def same_place(url, other):
+    """Two URLs name the same scheme, host, port (default ones too) and path."""
+
+    def place(parts):
+        port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+        return parts.scheme, parts.hostname, port, parts.path, parts.query
+
+    return place(urlsplit(url)) == place(urlsplit(other))
 
 
 # The request flow ------------------------------------------------------------
 
 
-def check_every_published_port_answers_200(stack):
-    """The guide's `curl -I` checks: HAProxy and each web server answer HEAD / with 200."""
-    for name in ["haproxy", *stack.proxies]:
-        status = requests.head(stack.url(name), timeout=TIMEOUT).status_code
-        assert status == 200, f"HEAD / on {name}'s port: {status}"
+def check_every_published_port_answers(stack):
+    """The guide's `curl -I` checks: the site answers HEAD / with 200. With TLS,
+    plain HTTP is sent to HTTPS, by HAProxy and by Django behind a web server."""
+    status = fetch(stack, method="HEAD").status_code
+    assert status == 200, f"HEAD / on the site: {status}"
+    plain = ["haproxy-http"] * stack.tls + stack.proxies
+    for name in plain:
+        response = fetch(stack, name, method="HEAD", allow_redirects=False)
+        expected = 301 if stack.tls else 200
+        assert response.status_code == expected, f"HEAD / on {name}'s port: {response.status_code}"
+        if stack.tls:
+            location = response.headers["Location"]
+            assert location.startswith("https://"), f"{name} redirects to {location}"
 
 
 def check_health_endpoints_answer_200(stack):
-    for name in ["haproxy", *stack.proxies]:
-        status = requests.get(stack.url(name, f"/{name}-health"), timeout=TIMEOUT).status_code
-        assert status == 200, f"/{name}-health: {status}"
+    own = [("haproxy", "/haproxy-health")] + [(name, f"/{name}-health") for name in stack.proxies]
+    # The compose healthcheck probes HAProxy over plain HTTP: never redirected.
+    own += [("haproxy-http", "/haproxy-health")] * stack.tls
+    for name, path in own:
+        status = fetch(stack, name, path, allow_redirects=False).status_code
+        assert status == 200, f"{path} on {name}'s port: {status}"
     for path in ("/healthz", "/readyz"):
-        status = requests.get(stack.url(path=path), timeout=TIMEOUT).status_code
+        status = fetch(stack, path=path).status_code
         assert status == 200, f"{path}: {status}"
 
 
 def check_a_user_signs_up_logs_in_and_posts(stack):
     username, title = unique("user"), unique("first post")
-    signed_up = Browser(stack.url()).sign_up(username)
+    signed_up = Browser(stack).sign_up(username)
     assert signed_up.status_code == 302, f"sign-up answered {signed_up.status_code}"
 
-    browser = Browser(stack.url())
+    browser = Browser(stack)
     assert browser.log_in(username).status_code == 302, "log-in failed"
     assert username in browser.get("/").text, "the board does not greet the user"
     post_path = browser.create_post(title)
     assert post_path, "the post was not saved"
     for name in ["haproxy", *stack.proxies]:
-        page = requests.get(stack.url(name, post_path), timeout=TIMEOUT)
+        page = fetch(stack, name, post_path, headers=as_haproxy_would(stack))
         assert page.status_code == 200 and title in page.text, f"the post through {name}"
 
 
 def check_a_form_without_its_csrf_token_is_refused(stack):
-    browser = Browser(stack.url())
+    browser = Browser(stack)
     browser.get("/accounts/login/")
-    response = browser.session.post(
-        stack.url(path="/accounts/login/"),
-        data={"username": "nobody", "password": PASSWORD},
-        timeout=TIMEOUT,
-    )
+    response = browser.post("/accounts/login/", data={"username": "nobody", "password": PASSWORD})
     assert response.status_code == 403, f"a POST without its token answered {response.status_code}"
 
 
 def request_with_marker(stack, name, marker, headers, source=None):
-    """GET /?q=<marker> on a published port, optionally from a chosen source address."""
-    url = requests.utils.urlparse(stack.url(name))
-    connection = HTTPConnection(
-        url.hostname, url.port, timeout=TIMEOUT, source_address=(source, 0) if source else None
-    )
+    """GET /?q=<marker> on a published port, optionally from a chosen source
+    address, and the app's access log line for it."""
+    url = urlsplit(stack.url(name))
+    source_address = (source, 0) if source else None
+    if url.scheme == "https":
+        context = ssl.create_default_context(cafile=stack.verify or None)
+        if not stack.verify:
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        connection = HTTPSConnection(
+            url.hostname, url.port, timeout=TIMEOUT, source_address=source_address, context=context
+        )
+    else:
+        connection = HTTPConnection(
+            url.hostname, url.port, timeout=TIMEOUT, source_address=source_address
+        )
     connection.request("GET", f"/?q={marker}", headers={"Host": url.netloc, **headers})
     status = connection.getresponse().status
     connection.close()
@@ -276,13 +347,11 @@ def request_with_marker(stack, name, marker, headers, source=None):
 
 
 def check_static_files_come_from_the_web_servers(stack):
-    page = requests.get(stack.url(), timeout=TIMEOUT).text
+    page = fetch(stack).text
     stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
     # HAProxy alternates between the web servers: ask it a few times, and each directly.
     for name in ["haproxy"] * 4 + stack.proxies:
-        response = requests.get(
-            stack.url(name, stylesheet), headers={"Accept-Encoding": "gzip"}, timeout=TIMEOUT
-        )
+        response = fetch(stack, name, stylesheet, headers={"Accept-Encoding": "gzip"})
         assert response.status_code == 200, f"{stylesheet} through {name}: {response.status_code}"
         assert response.headers["Content-Type"].startswith("text/css"), name
         max_age = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
@@ -293,17 +362,17 @@ def check_static_files_come_from_the_web_servers(stack):
 
 
 def check_the_stats_page_wants_the_password(stack):
-    stats = stack.url("stats")
-    assert requests.get(stats, timeout=TIMEOUT).status_code == 401, "stats without a password"
-    wrong = requests.get(stats, auth=("admin", "wrong"), timeout=TIMEOUT)
+    assert fetch(stack, "stats").status_code == 401, "stats without a password"
+    wrong = fetch(stack, "stats", auth=("admin", "wrong"))
     assert wrong.status_code == 401, "stats with a wrong password"
-    right = requests.get(stats, auth=("admin", stack.stats_password), timeout=TIMEOUT)
+    right = fetch(stack, "stats", auth=("admin", stack.stats_password))
     assert right.status_code == 200, f"stats with the password: {right.status_code}"
 
 
 def check_forwarded_headers_reach_django_as_haproxy_saw_them(stack):
     # Whatever the client claims is replaced by what HAProxy saw.
-    spoofed = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
+    scheme = "https" if stack.tls else "http"
+    spoofed = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "http" if stack.tls else "https"}
     for _ in stack.proxies:  # once per web server behind HAProxy's round robin
         line = request_with_marker(
             stack, "haproxy", unique("forwarded"), spoofed, stack.client_source
@@ -312,24 +381,24 @@ def check_forwarded_headers_reach_django_as_haproxy_saw_them(stack):
         assert "6.6.6.6" not in forwarded_for, line
         if stack.client_source:
             assert forwarded_for[0] == stack.client_source, line
-        assert 'xfp="http"' in line, line
+        assert f'xfp="{scheme}"' in line, line
 
 
 def check_web_servers_pass_on_the_scheme_haproxy_set(stack):
     for name in stack.proxies:
-        line = request_with_marker(stack, name, unique("scheme"), {"X-Forwarded-Proto": "https"})
+        line = request_with_marker(stack, name, unique("scheme"), FROM_HTTPS)
         assert 'xfp="https"' in line, f"{name}: {line}"
 
 
 def check_the_login_redirect_ends_on_the_login_page(stack):
-    response = requests.get(stack.url(path="/posts/new/"), timeout=TIMEOUT)
+    response = fetch(stack, path="/posts/new/")
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [302]
     assert response.url == stack.url(path="/accounts/login/?next=/posts/new/"), response.url
 
 
 REQUEST_FLOW = [
-    check_every_published_port_answers_200,
+    check_every_published_port_answers,
     check_health_endpoints_answer_200,
     check_a_user_signs_up_logs_in_and_posts,
     check_a_form_without_its_csrf_token_is_refused,
@@ -338,6 +407,72 @@ REQUEST_FLOW = [
     check_forwarded_headers_reach_django_as_haproxy_saw_them,
     check_web_servers_pass_on_the_scheme_haproxy_set,
     check_the_login_redirect_ends_on_the_login_page,
+]
+
+
+# HTTPS ------------------------------------------------------------------------
+
+
+def handshake(stack, *, maximum=None):
+    """Meet the site's HTTPS port: (TLS version, ALPN protocol). The client
+    offers old versions too when asked to (its own defaults would refuse them
+    first), so a refusal is the server's."""
+    url = urlsplit(stack.url())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():  # old versions are offered on purpose
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        if maximum:
+            context.maximum_version = maximum
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=TIMEOUT) as raw,
+        context.wrap_socket(raw, server_hostname=stack.domain) as tls,
+    ):
+        return tls.version(), tls.selected_alpn_protocol()
+
+
+def check_https_offers_http2_on_tls_12_or_newer(stack):
+    version, protocol = handshake(stack)
+    assert version in ("TLSv1.2", "TLSv1.3"), version
+    assert protocol == "h2", f"ALPN chose {protocol}"
+    assert handshake(stack, maximum=ssl.TLSVersion.TLSv1_2)[0] == "TLSv1.2"
+    with warnings.catch_warnings():  # offering them is the point: they must be refused
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old_versions = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1)
+    for old in old_versions:
+        try:
+            version, _ = handshake(stack, maximum=old)
+        except ssl.SSLError as error:
+            # The server's alert, not this client's refusal to even offer it.
+            assert error.reason == "TLSV1_ALERT_PROTOCOL_VERSION", f"{old.name}: {error}"
+            continue
+        raise AssertionError(f"a {old.name} client was accepted ({version})")
+
+
+def check_plain_http_is_sent_to_https_with_its_path(stack):
+    path = "/posts/new/?q=moved"
+    response = fetch(stack, "haproxy-http", path, allow_redirects=False)
+    assert response.status_code == 301, response.status_code
+    location = response.headers["Location"]
+    assert same_place(location, stack.url(path=path)), f"redirected to {location}"
+
+
+def check_https_answers_carry_hsts(stack):
+    page = fetch(stack).text
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
+    for path in ("/", stylesheet):  # Django's answer, and a web server's own
+        header = fetch(stack, path=path).headers.get("Strict-Transport-Security", "")
+        max_age = re.search(r"max-age=(\d+)", header)
+        assert max_age and int(max_age.group(1)) >= 365 * 86400, f"{path}: HSTS {header!r}"
+
+
+HTTPS = [
+    check_https_offers_http2_on_tls_12_or_newer,
+    check_plain_http_is_sent_to_https_with_its_path,
+    check_https_answers_carry_hsts,
 ]
 
 
@@ -354,7 +489,7 @@ def failover_when_a_web_server_is_killed(stack):
         stack.kill_proxy(victim)
         to_down = seconds_until_down(stack, victim)
         load.run_for(1)
-        outage = requests.get(stack.url(), timeout=TIMEOUT) if len(stack.proxies) == 1 else None
+        outage = fetch(stack) if len(stack.proxies) == 1 else None
         stack.start_proxy(victim)
         back_up = seconds_until_all_up(stack)
     figures = {f"{victim} killed, DOWN after": f"{to_down:.2f} s"}
@@ -433,17 +568,25 @@ class ComposeStack:
     """
 
     client_source = None  # the client address HAProxy sees is Docker's, not ours
+    # Which CA signed the site's certificate is not for these checks to know.
+    verify = False
 
     def __init__(self):
         self.config = json.loads(self.compose("config", "--format", "json"))
         services = self.config["services"]
-        self.proxies = [
-            name for name, service in services.items() if service.get("ports") and name != "haproxy"
-        ]
         haproxy = services["haproxy"]["environment"]
+        # The web servers: HAProxy starts once they are healthy.
+        self.proxies = list(services["haproxy"]["depends_on"])
+        self.domain = haproxy["DOMAIN_NAME"]
         self.stats_password = haproxy["HAPROXY_STATS_PASSWORD"]
-        self.ports = {"haproxy": self.published("haproxy", haproxy["HAPROXY_PORT"])}
+        self.tls = "HAPROXY_HTTPS_PORT" in haproxy
+        self.ports = {"haproxy-http": self.published("haproxy", haproxy["HAPROXY_PORT"])}
         self.ports["stats"] = self.published("haproxy", haproxy["HAPROXY_STATS_PORT"])
+        if self.tls:
+            self.ports["haproxy"] = self.published("haproxy", haproxy["HAPROXY_HTTPS_PORT"])
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        else:
+            self.ports["haproxy"] = self.ports["haproxy-http"]
         for name in self.proxies:
             self.ports[name] = self.published(name, services[name]["ports"][0]["target"])
 
@@ -470,7 +613,8 @@ class ComposeStack:
         return int(host_port.rpartition(":")[2])
 
     def url(self, name="haproxy", path="/"):
-        return f"http://127.0.0.1:{self.ports[name]}{path}"
+        scheme = "https" if self.tls and name in ("haproxy", "stats") else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[name]}{path}"
 
     def containers(self, service):
         """IDs of a service's containers, by replica number."""
@@ -594,7 +738,7 @@ def main():
     if not shutil.which("docker"):
         sys.exit("check_stack: the docker command is not installed")
     stack = ComposeStack()
-    checks = REQUEST_FLOW + COMPOSE_ONLY + (FAILOVER if options.failover else [])
+    checks = REQUEST_FLOW + HTTPS * stack.tls + COMPOSE_ONLY + FAILOVER * options.failover
     failed = run_checks(stack, checks)
     print(f"{len(checks) - failed} of {len(checks)} checks passed")
     return 1 if failed else 0

@@ -1,7 +1,9 @@
 #!/bin/sh
+{%- set tls = cookiecutter.tls != "none" %}
 # Start the haproxy image. When the command is haproxy, render haproxy.cfg
-# from the environment, check it, and start HAProxy on that file; any other
-# command (a shell, say) runs as it is, with nothing rendered.
+# from the environment{% if tls %}, make ready the TLS certificate{% endif %}, check them, and start
+# HAProxy on that file; any other command (a shell, say) runs as it is,
+# with nothing rendered.
 set -eu
 
 # The container's paths; the template's native tests run it elsewhere. The
@@ -9,33 +11,103 @@ set -eu
 # writable place for the rendered file (the config folder belongs to root).
 template="${HAPROXY_TEMPLATE:-/usr/local/etc/haproxy/haproxy.cfg.template}"
 config="${HAPROXY_CFG:-/var/lib/haproxy/haproxy.cfg}"
+{%- if cookiecutter.tls in ["self-signed", "acme"] %}
+# The certificate and its key, in HAProxy's one-file form, kept in the tls volume.
+export HAPROXY_CERTIFICATE="${HAPROXY_CERTIFICATE:-/var/lib/haproxy/tls/site.pem}"
+{%- elif cookiecutter.tls == "own" %}
+# HAProxy's one file, made from the certificate and key that Compose mounts
+# from tls/ (secrets), readable by the haproxy user only.
+export HAPROXY_CERTIFICATE="${HAPROXY_CERTIFICATE:-/var/lib/haproxy/site.pem}"
+certificate_file="${HAPROXY_CERTIFICATE_FILE:-/run/secrets/tls_certificate}"
+key_file="${HAPROXY_KEY_FILE:-/run/secrets/tls_key}"
+{%- endif %}
 
 # 1. Fail fast: envsubst turns a missing variable into "".
 require_settings() {
-    for name in HAPROXY_PORT HAPROXY_STATS_PORT HAPROXY_STATS_USER HAPROXY_STATS_PASSWORD \
-        DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}; do
+    for name in HAPROXY_PORT{% if tls %} HAPROXY_HTTPS_PORT{% endif %} HAPROXY_STATS_PORT HAPROXY_STATS_USER \
+        HAPROXY_STATS_PASSWORD DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}{% if cookiecutter.tls == "acme" %} ACME_HOST ACME_PORT{% endif %}; do
         [ -n "$(printenv "$name")" ] || { echo "haproxy: $name must be set and non-empty" >&2; exit 1; }
     done
 }
+{%- if cookiecutter.tls == "self-signed" %}
+
+# A self-signed certificate for DOMAIN_NAME, made on the first start and
+# again when it has less than 30 days left.
+make_certificate() {
+    if openssl x509 -checkend 2592000 -noout -in "$HAPROXY_CERTIFICATE" 2>/dev/null; then
+        return
+    fi
+{%- elif cookiecutter.tls == "acme" %}
+
+# Until the acme service installs the first certificate from the CA,
+# HAProxy serves a self-signed one for DOMAIN_NAME.
+make_certificate() {
+    if [ -s "$HAPROXY_CERTIFICATE" ]; then
+        return
+    fi
+{%- endif %}
+{%- if cookiecutter.tls in ["self-signed", "acme"] %}
+    echo "haproxy: making a self-signed certificate for $DOMAIN_NAME"
+    case "$DOMAIN_NAME" in
+        *[!0-9.]*) name="DNS:$DOMAIN_NAME" ;;
+        *) name="IP:$DOMAIN_NAME" ;;
+    esac
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -days 365 -subj "/CN=$DOMAIN_NAME" -addext "subjectAltName=$name" \
+        -keyout "$HAPROXY_CERTIFICATE.key" -out "$HAPROXY_CERTIFICATE.crt" 2>/dev/null \
+        && cat "$HAPROXY_CERTIFICATE.crt" "$HAPROXY_CERTIFICATE.key" > "$HAPROXY_CERTIFICATE" \
+        && rm "$HAPROXY_CERTIFICATE.crt" "$HAPROXY_CERTIFICATE.key")
+}
+{%- elif cookiecutter.tls == "own" %}
+
+# HAProxy's one file from the certificate (with its chain) and the key. The
+# check below refuses a key that does not belong to the certificate.
+make_certificate() {
+    for file in "$certificate_file" "$key_file"; do
+        [ -r "$file" ] || {
+            echo "haproxy: cannot read $file: it must be readable by the haproxy user, uid 99 (see README.md)" >&2
+            exit 1
+        }
+    done
+    (umask 077 && cat "$certificate_file" "$key_file" > "$HAPROXY_CERTIFICATE")
+}
+{%- endif %}
 
 # 2. Render with an explicit list of variables. The result holds the stats
 #    password: readable by its owner only.
 render_config() {
     export HAPROXY_DNS="${HAPROXY_DNS:-127.0.0.11:53}"
+{%- if tls %}
+    # The HTTPS port clients reach, for redirects: nothing to add for 443.
+    port="${HAPROXY_PUBLIC_HTTPS_PORT:-443}"
+    HAPROXY_HTTPS_SUFFIX=$([ "$port" = 443 ] || echo ":$port")
+    export HAPROXY_HTTPS_SUFFIX
+{%- endif %}
+{%- if cookiecutter.tls == "acme" %}
+    export HAPROXY_SOCKET="${HAPROXY_SOCKET:-/var/run/haproxy/admin.sock}"
+{%- endif %}
     # shellcheck disable=SC2016
-    (umask 077 && envsubst '${HAPROXY_PORT} ${HAPROXY_STATS_PORT} ${HAPROXY_STATS_USER}
-        ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}' \
+    (umask 077 && envsubst '${HAPROXY_PORT}{% if tls %} ${HAPROXY_HTTPS_PORT} ${HAPROXY_CERTIFICATE} ${HAPROXY_HTTPS_SUFFIX}{% endif %} ${HAPROXY_STATS_PORT} ${HAPROXY_STATS_USER}
+        ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}' \
         < "$template" > "$config")
 }
 
-# 3. Check it with HAProxy itself before anything serves.
+# 3. Check it with HAProxy itself before anything serves{% if tls %} (the certificate
+#    and its key too){% endif %}.
+#    Its -q would hide why a check failed, so the output shows on failure only.
 check_config() {
-    haproxy -c -q -f "$config"
+    if ! checked=$(haproxy -c -f "$config" 2>&1); then
+        echo "$checked" >&2
+        return 1
+    fi
 }
 
 # 4. Become the command (PID 1, gets the signals); HAProxy gets the checked file.
 if [ "${1:-}" = haproxy ]; then
     require_settings
+{%- if tls %}
+    make_certificate
+{%- endif %}
     render_config
     check_config
     set -- "$@" -f "$config"

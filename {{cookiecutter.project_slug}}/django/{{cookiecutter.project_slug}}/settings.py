@@ -209,9 +209,12 @@ STORAGES = {
 # only, so no client can set this header directly.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# HTTPS-only protections. Off by default because this stack does not terminate
-# TLS yet; turn them on (all of them) once it does.
+# HTTPS-only protections. Off by default, for a laptop's runserver; the compose
+# file turns them all on when HAProxy ends TLS (every tls mode but none).
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# The site's public HTTPS host (and port), for that redirect: a request on a
+# web server's own port is sent to the site, not to that port.
+SECURE_SSL_HOST = env.str("DJANGO_SECURE_SSL_HOST", "") or None
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", False)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 0)

@@ -1,0 +1,136 @@
+"""Certificates and TLS handshakes for the HTTPS tests.
+
+A test CA and the certificates it signs (for `tls=own`), Pebble (Let's
+Encrypt's ACME test server, Debian's package) for `tls=acme`, and raw
+handshakes with Python's ssl module, to see what a server offers.
+"""
+
+import json
+import socket
+import ssl
+from pathlib import Path
+
+import requests
+
+from .commands import run
+from .processes import Server, find_binary, free_port
+
+
+def self_signed(folder, name, *, ca=False, days=30):
+    """A certificate and key, signed by themselves, valid for `days`:
+    (certificate, key). For a server `name` is its host name; for a CA, its own name."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    certificate, key = folder / f"{name}.crt", folder / f"{name}.key"
+    if ca:
+        usage = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    else:
+        usage = [f"subjectAltName=DNS:{name},IP:127.0.0.1"]
+    run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        + ["-nodes", "-days", str(days), "-subj", f"/CN={name}"]
+        + [part for extension in usage for part in ("-addext", extension)]
+        + ["-keyout", key, "-out", certificate]
+    )
+    return certificate, key
+
+
+def signed_by(ca, folder, name):
+    """A server certificate and key for `name`, signed by the CA `ca`: (certificate, key)."""
+    folder = Path(folder)
+    key, request, certificate = (folder / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
+    run(
+        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        + ["-subj", f"/CN={name}", "-keyout", key, "-out", request]
+    )
+    extensions = folder / f"{name}.ext"
+    extensions.write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n")
+    run(
+        ["openssl", "x509", "-req", "-in", request, "-CA", ca[0], "-CAkey", ca[1]]
+        + ["-CAcreateserial", "-days", "30", "-extfile", extensions, "-out", certificate]
+    )
+    return certificate, key
+
+
+def certificate_only(pem_file, out):
+    """The certificate of a file that may hold its key too, as a file of its own."""
+    out.write_text(run(["openssl", "x509", "-in", pem_file]).stdout)
+    return out
+
+
+class Pebble(Server):
+    """Let's Encrypt's ACME test server, on loopback, issuing at once.
+
+    It proves control of a domain with HTTP-01 on `http_port` of that
+    domain, as a real CA asks port 80. Its API's own certificate is
+    `api_certificate`; what it issues chains to `root()`.
+    """
+
+    def __init__(self, folder, *, http_port):
+        folder = Path(folder)
+        self.api_certificate, api_key = self_signed(folder, "localhost")
+        port, self.management_port = free_port(), free_port()
+        config = folder / "pebble.json"
+        settings = {
+            "listenAddress": f"127.0.0.1:{port}",
+            "managementListenAddress": f"127.0.0.1:{self.management_port}",
+            "certificate": str(self.api_certificate),
+            "privateKey": str(api_key),
+            "httpPort": http_port,
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+        config.write_text(json.dumps({"pebble": settings}))
+        binary = find_binary("pebble", package="pebble")
+        super().__init__(
+            "pebble",
+            [binary, "-config", config],
+            port=port,
+            log_path=folder / "pebble.log",
+            env={"PEBBLE_VA_NOSLEEP": "1", "PATH": "/usr/bin:/bin"},
+        )
+        self.directory = f"https://localhost:{port}/dir"
+
+    def root(self, out):
+        """Pebble's root certificate (made anew at each start), as a file."""
+        answer = requests.get(
+            f"https://localhost:{self.management_port}/roots/0",
+            verify=self.api_certificate,
+            timeout=10,
+        )
+        answer.raise_for_status()
+        out.write_text(answer.text)
+        return out
+
+
+def handshake(port, server_name, *, minimum=None, maximum=None, alpn=("h2", "http/1.1")):
+    """Connect to 127.0.0.1:port; (TLS version, ALPN protocol), or ssl.SSLError.
+
+    The client offers old versions too when asked to (its own defaults would
+    refuse them first), so a refusal is the server's.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    if minimum:
+        context.minimum_version = minimum
+    if maximum:
+        context.maximum_version = maximum
+    context.set_alpn_protocols(list(alpn))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        return tls.version(), tls.selected_alpn_protocol()
+
+
+def verified(port, server_name, ca_file):
+    """The certificate's serial number, once it verified for `server_name` against `ca_file`."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        return tls.getpeercert()["serialNumber"]
