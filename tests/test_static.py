@@ -171,12 +171,12 @@ def test_python_passes_ruff(default_project):
     stdout_of([tool("ruff"), "format", "--no-cache", "--check", "."], default_project)
 
 
-def test_workflows_pass_the_github_schema(default_project):
-    workflows = sorted(str(p) for p in (default_project / ".github/workflows").glob("*.yml"))
+def test_workflows_pass_the_github_schema(variant_project):
+    workflows = sorted(str(p) for p in (variant_project / ".github/workflows").glob("*.yml"))
     assert workflows
     stdout_of(
         [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
-        default_project,
+        variant_project,
     )
 
 
