@@ -397,8 +397,21 @@ def check_the_login_redirect_ends_on_the_login_page(stack):
     assert response.url == stack.url(path="/accounts/login/?next=/posts/new/"), response.url
 
 
+def check_trace_is_refused_and_no_server_shows_its_version(stack):
+    """TRACE would echo the request back, cookies included; a version in the
+    Server header tells an attacker which advisories apply."""
+    for name in ["haproxy", *["haproxy-http"] * stack.tls, *stack.proxies]:
+        headers = {"Cookie": "secret=trace-me"}
+        traced = fetch(stack, name, method="TRACE", headers=headers, allow_redirects=False)
+        assert traced.status_code == 405, f"TRACE on {name}'s port: {traced.status_code}"
+        assert "trace-me" not in traced.text, f"TRACE on {name}'s port echoed the request"
+        server = fetch(stack, name, allow_redirects=False).headers.get("Server", "")
+        assert not re.search(r"\d", server), f"{name}'s port answers Server: {server}"
+
+
 REQUEST_FLOW = [
     check_every_published_port_answers,
+    check_trace_is_refused_and_no_server_shows_its_version,
     check_health_endpoints_answer_200,
     check_a_user_signs_up_logs_in_and_posts,
     check_a_form_without_its_csrf_token_is_refused,
