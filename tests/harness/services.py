@@ -62,6 +62,11 @@ class Layout:
         return self.workdir / folder / "site.pem"
 
     @property
+    def haproxy_socket(self):
+        """HAProxy's runtime API (tls=acme): the acme service installs certificates through it."""
+        return self.workdir / "haproxy" / "admin.sock"
+
+    @property
     def compose_app_environment(self):
         return compose_app_environment(self.project)
 
@@ -204,7 +209,7 @@ def haproxy(layout):
         settings |= {"HAPROXY_CERTIFICATE_FILE": str(certificate), "HAPROXY_KEY_FILE": str(key)}
     if layout.tls == "acme":
         required |= {"ACME_HOST": "127.0.0.1", "ACME_PORT": str(layout.ports["acme"])}
-        settings["HAPROXY_SOCKET"] = str(layout.workdir / "haproxy" / "admin.sock")
+        settings["HAPROXY_SOCKET"] = str(layout.haproxy_socket)
     return Service(
         name="haproxy",
         workdir=layout.workdir,
@@ -212,7 +217,7 @@ def haproxy(layout):
         required=required,
         settings=settings,
         rendered=conf,
-        check=["haproxy", "-c", "-q", "-f", str(conf)],
+        check=["haproxy", "-c", "-f", str(conf)],
         serve=["haproxy"],
         version=["haproxy", "-v"],
     )
@@ -263,7 +268,7 @@ def acme(layout):
         },
         settings={
             "ACME_TLS_DIR": str(layout.certificate.parent),
-            "HAPROXY_SOCKET": str(layout.workdir / "haproxy" / "admin.sock"),
+            "HAPROXY_SOCKET": str(layout.haproxy_socket),
             # lego trusts the ACME test server's own certificate.
             "LEGO_CA_CERTIFICATES": str(layout.acme_api_certificate),
         },

@@ -1,8 +1,9 @@
-"""Certificates and TLS handshakes for the HTTPS tests.
+"""Certificates for the HTTPS tests.
 
 A test CA and the certificates it signs (for `tls=own`), Pebble (Let's
-Encrypt's ACME test server, Debian's package) for `tls=acme`, and raw
-handshakes with Python's ssl module, to see what a server offers.
+Encrypt's ACME test server, Debian's package) for `tls=acme`, and the
+certificate a server presents, verified with Python's ssl module. What a
+server offers (versions, ALPN) the stack checks see for themselves.
 """
 
 import json
@@ -102,28 +103,6 @@ class Pebble(Server):
         answer.raise_for_status()
         out.write_text(answer.text)
         return out
-
-
-def handshake(port, server_name, *, minimum=None, maximum=None, alpn=("h2", "http/1.1")):
-    """Connect to 127.0.0.1:port; (TLS version, ALPN protocol), or ssl.SSLError.
-
-    The client offers old versions too when asked to (its own defaults would
-    refuse them first), so a refusal is the server's.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.set_ciphers("ALL:@SECLEVEL=0")
-    if minimum:
-        context.minimum_version = minimum
-    if maximum:
-        context.maximum_version = maximum
-    context.set_alpn_protocols(list(alpn))
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=server_name) as tls,
-    ):
-        return tls.version(), tls.selected_alpn_protocol()
 
 
 def verified(port, server_name, ca_file):

@@ -212,6 +212,16 @@ def fetch(stack, name="haproxy", path="/", *, method="GET", timeout=TIMEOUT, **o
     return requests.request(method, url, timeout=timeout, verify=stack.verify, **options)
 
 
+def plain_http_ports(stack):
+    """The published plain-HTTP ports: HAProxy's (with TLS), each web server's."""
+    return ["haproxy-http"] * stack.tls + stack.proxies
+
+
+def stylesheet(stack):
+    """The path of the site's stylesheet, as its pages link it."""
+    return re.search(r'href="(/static/[^"]+\.css)"', fetch(stack).text).group(1)
+
+
 def as_haproxy_would(stack):
     """Headers for a request straight to a web server, as if through HAProxy."""
     return FROM_HTTPS if stack.tls else {}
@@ -273,8 +283,7 @@ def check_every_published_port_answers(stack):
     plain HTTP is sent to HTTPS, by HAProxy and by Django behind a web server."""
     status = fetch(stack, method="HEAD").status_code
     assert status == 200, f"HEAD / on the site: {status}"
-    plain = ["haproxy-http"] * stack.tls + stack.proxies
-    for name in plain:
+    for name in plain_http_ports(stack):
         response = fetch(stack, name, method="HEAD", allow_redirects=False)
         expected = 301 if stack.tls else 200
         assert response.status_code == expected, f"HEAD / on {name}'s port: {response.status_code}"
@@ -347,12 +356,11 @@ def request_with_marker(stack, name, marker, headers, source=None):
 
 
 def check_static_files_come_from_the_web_servers(stack):
-    page = fetch(stack).text
-    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
+    path = stylesheet(stack)
     # HAProxy alternates between the web servers: ask it a few times, and each directly.
     for name in ["haproxy"] * 4 + stack.proxies:
-        response = fetch(stack, name, stylesheet, headers={"Accept-Encoding": "gzip"})
-        assert response.status_code == 200, f"{stylesheet} through {name}: {response.status_code}"
+        response = fetch(stack, name, path, headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200, f"{path} through {name}: {response.status_code}"
         assert response.headers["Content-Type"].startswith("text/css"), name
         max_age = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
         assert max_age and int(max_age.group(1)) >= 7 * 86400, f"{name}: {response.headers}"
@@ -400,7 +408,7 @@ def check_the_login_redirect_ends_on_the_login_page(stack):
 def check_trace_is_refused_and_no_server_shows_its_version(stack):
     """TRACE would echo the request back, cookies included; a version in the
     Server header tells an attacker which advisories apply."""
-    for name in ["haproxy", *["haproxy-http"] * stack.tls, *stack.proxies]:
+    for name in ["haproxy", *plain_http_ports(stack)]:
         headers = {"Cookie": "secret=trace-me"}
         traced = fetch(stack, name, method="TRACE", headers=headers, allow_redirects=False)
         assert traced.status_code == 405, f"TRACE on {name}'s port: {traced.status_code}"
@@ -474,9 +482,7 @@ def check_plain_http_is_sent_to_https_with_its_path(stack):
 
 
 def check_https_answers_carry_hsts(stack):
-    page = fetch(stack).text
-    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
-    for path in ("/", stylesheet):  # Django's answer, and a web server's own
+    for path in ("/", stylesheet(stack)):  # Django's answer, and a web server's own
         header = fetch(stack, path=path).headers.get("Strict-Transport-Security", "")
         max_age = re.search(r"max-age=(\d+)", header)
         assert max_age and int(max_age.group(1)) >= 365 * 86400, f"{path}: HSTS {header!r}"
