@@ -23,7 +23,7 @@ balancer_members() {
         addresses=$(getent ahostsv4 "$host" | awk '{ print $1 }' | sort -u)
         [ -n "$addresses" ] || { echo "apache: cannot resolve BACKEND_HOST $host" >&2; return 1; }
         for address in $addresses; do
-            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 retry=2 ttl=4\n' \
+            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 timeout=4 retry=2 ttl=4\n' \
                 "$address" "$BACKEND_PORT"
         done
     done
