@@ -9,8 +9,9 @@ and writes posts, so point it at a test deployment, never at production. The
 failover scenarios kill a web server, app replicas and HAProxy, freeze a
 replica, restart every replica in turn, restart and stop the database, with
 a steady load of GETs and POSTs running, then overload one replica with up
-to 1,024 clients at once, and print what each cost. Killing HAProxy as a crash would (not `docker stop`, which would switch
-its restart policy off) needs root or sudo on a Linux host.
+to 1,024 clients at once, and print what each cost. Killing HAProxy as a
+crash would (not `docker stop`, which would switch its restart policy off)
+needs root or sudo on a Linux host.
 
 The checks take any `stack` that answers the few questions the Compose driver
 at the bottom answers, so other drivers can run the same checks elsewhere.
