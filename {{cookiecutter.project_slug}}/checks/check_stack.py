@@ -741,7 +741,7 @@ def failover_when_the_database_restarts(stack):
 
 def failover_when_a_replica_freezes(stack):
     """A replica that hangs (frozen, its connections open) costs a GET a few
-    seconds: the web servers give up on it after 4 s and send the GET to
+    seconds: the web servers give up on it after 2 s and send the GET to
     another replica. A POST it held is answered 504, never sent again."""
     with Load(stack) as load:
         load.run_for(1)

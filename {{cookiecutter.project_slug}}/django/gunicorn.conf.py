@@ -49,8 +49,8 @@ threads = env.int("GUNICORN_THREADS", 4)
 timeout = env.int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (docker stop), workers get this long to finish their requests.
 graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 20)
-# Longer than the proxies keep idle upstream connections, so the proxy always
-# closes first and never sends a request on a connection Gunicorn just closed.
+# For clients that keep connections alive; the web servers in front open a
+# fresh connection per request (README.md, "Limits, timeouts and overload").
 keepalive = env.int("GUNICORN_KEEPALIVE", 5)
 
 # Trust X-Forwarded-* from any address: the app port is reachable only on the
