@@ -49,8 +49,9 @@ threads = env.int("GUNICORN_THREADS", 4)
 timeout = env.int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (docker stop), workers get this long to finish their requests.
 graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 20)
-# For clients that keep connections alive; the web servers in front open a
-# fresh connection per request (README.md, "Limits, timeouts and overload").
+# Longer than a web server in front keeps an idle connection to a replica
+# (4 s at most), so the web server always closes first (README.md, "Limits,
+# timeouts and overload").
 keepalive = env.int("GUNICORN_KEEPALIVE", 5)
 
 # Trust X-Forwarded-* from any address: the app port is reachable only on the
