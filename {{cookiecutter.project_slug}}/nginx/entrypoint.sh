@@ -33,7 +33,7 @@ render_config() {
             *[!0-9.]*) resolve=" resolve" ;;
             *) resolve="" ;;
         esac
-        printf '        server %s:%s%s max_fails=3 fail_timeout=2s;\n' \
+        printf '        server %s:%s%s max_fails=1 fail_timeout=2s;\n' \
             "$host" "$BACKEND_PORT" "$resolve"
     done)
     export NGINX_UPSTREAM_SERVERS
