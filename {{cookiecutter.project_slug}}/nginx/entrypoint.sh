@@ -27,13 +27,18 @@ render_config() {
     # BACKEND_HOST may list several hosts. A name (a scaled Compose service)
     # is resolved again at run time, one server per address, so a replica that
     # restarts or is added with a new address gets requests; an IPv4 address
-    # is used as it is.
+    # is used as it is. Each host is listed twice: a replica that fails is
+    # skipped for 2 s, and when every one is skipped at once (one restarting,
+    # another dying), nginx tries them all again as backups rather than
+    # answering 502 without trying.
     NGINX_UPSTREAM_SERVERS=$(for host in $BACKEND_HOST; do
         case "$host" in
             *[!0-9.]*) resolve=" resolve" ;;
             *) resolve="" ;;
         esac
         printf '        server %s:%s%s max_fails=1 fail_timeout=2s;\n' \
+            "$host" "$BACKEND_PORT" "$resolve"
+        printf '        server %s:%s%s max_fails=0 backup;\n' \
             "$host" "$BACKEND_PORT" "$resolve"
     done)
     export NGINX_UPSTREAM_SERVERS
