@@ -118,6 +118,14 @@ def test_only_the_chosen_ports_are_published_and_never_the_database(proxy_projec
     assert published_ports(proxy_project) == expected
 
 
+def test_the_web_servers_own_ports_listen_on_the_hosts_loopback_only(proxy_project):
+    # They pass a client's X-Forwarded-* on as sent: only the host itself may reach them.
+    services = compose_model(proxy_project)["services"]
+    for proxy in proxies_of(proxy_project):
+        assert [port.get("host_ip") for port in services[proxy]["ports"]] == ["127.0.0.1"], proxy
+    assert {port.get("host_ip") for port in services["haproxy"]["ports"]} == {None}
+
+
 def test_https_is_published_unless_tls_is_none_and_acme_publishes_nothing(tls_mode, tls_project):
     published = published_ports(tls_project)
     assert published["haproxy"] == ([80, 8888] if tls_mode == "none" else [80, 443, 8888])

@@ -184,7 +184,7 @@ class NativeStack:
 
     def stored_titles(self):
         query = f"SELECT title FROM `{self.database_name}`.board_post"  # noqa: S608 (our own name)
-        return set(self.mariadb.sql(query).splitlines())
+        return sorted(self.mariadb.sql(query).splitlines())
 
     def kill_proxy(self, name):
         self.servers[name].kill()
@@ -201,8 +201,20 @@ class NativeStack:
     def kill_replica(self, index):
         self.replicas[index].kill()
 
+    def freeze_replica(self, index):
+        self.replicas[index].freeze()
+
+    def thaw_replica(self, index):
+        self.replicas[index].thaw()
+
     def restart_database(self):
         self.mariadb.restart()
+
+    def stop_database(self):
+        self.mariadb.stop()
+
+    def start_database(self):
+        self.mariadb.start()
 
     def log_tails(self):
         """The end of every server's log, to explain a failed check."""

@@ -175,6 +175,14 @@ class Server:
                 self.process.wait(timeout=timeout)
         self.kill()
 
+    def freeze(self):
+        """Stop every process of the group where it stands, connections open
+        (a hung server); `thaw()` lets it run on."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def kill(self):
         """SIGKILL the whole process group, including orphaned children."""
         if self.process is None:

@@ -17,13 +17,15 @@ require_settings() {
 
 # One balancer member per address of each BACKEND_HOST: Apache resolves a
 # member's name once and keeps one address, and a scaled Compose service
-# resolves to one address per replica.
+# resolves to one address per replica. Pooled connections live 4 s (ttl),
+# less than Gunicorn's 5 s keep-alive, so Gunicorn never closes an idle one
+# that Apache is about to reuse.
 balancer_members() {
     for host in $BACKEND_HOST; do
         addresses=$(getent ahostsv4 "$host" | awk '{ print $1 }' | sort -u)
         [ -n "$addresses" ] || { echo "apache: cannot resolve BACKEND_HOST $host" >&2; return 1; }
         for address in $addresses; do
-            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 retry=2 ttl=4\n' \
+            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 timeout=2 retry=2 ttl=4\n' \
                 "$address" "$BACKEND_PORT"
         done
     done

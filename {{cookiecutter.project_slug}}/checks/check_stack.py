@@ -6,21 +6,25 @@
 Run it from the project folder against a stack that `docker compose up --wait`
 brought up; it finds the published ports through Compose. It signs up users
 and writes posts, so point it at a test deployment, never at production. The
-failover scenarios kill a web server, app replicas and HAProxy and restart the
-database, with a steady load of GETs and POSTs running, and print what each
-cost. Killing HAProxy as a crash would (not `docker stop`, which would switch
-its restart policy off) needs root or sudo on a Linux host.
+failover scenarios kill a web server, app replicas and HAProxy, freeze a
+replica, restart every replica in turn, restart and stop the database, with
+a steady load of GETs and POSTs running, then overload one replica with up
+to 1,024 clients at once, and print what each cost. Killing HAProxy as a
+crash would (not `docker stop`, which would switch its restart policy off)
+needs root or sudo on a Linux host.
 
 The checks take any `stack` that answers the few questions the Compose driver
 at the bottom answers, so other drivers can run the same checks elsewhere.
 """
 
 import argparse
+import asyncio
 import csv
 import io
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -31,7 +35,10 @@ import threading
 import time
 import uuid
 import warnings
-from http.client import HTTPConnection, HTTPSConnection
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -122,6 +129,7 @@ class Load:
         self.signed_up = threading.Barrier(clients + 1)
         self.lock = threading.Lock()
         self.gets = self.posts = 0
+        self.slowest_get = 0.0
         self.failed_gets, self.failed_posts, self.acknowledged = [], [], []
         self.sign_up_failures = []
         self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
@@ -158,12 +166,15 @@ class Load:
                 self.post(browser)
 
     def get(self, browser):
+        started = time.monotonic()
         try:
             status = browser.get("/").status_code
         except requests.RequestException as error:
             status = type(error).__name__
+        took = time.monotonic() - started
         with self.lock:
             self.gets += 1
+            self.slowest_get = max(self.slowest_get, took)
             if status != 200:
                 self.failed_gets.append(status)
 
@@ -188,12 +199,15 @@ class Load:
         time.sleep(seconds)
 
     def figures(self, stack):
-        """What the load saw, and how many acknowledged posts the database lost."""
-        lost = set(self.acknowledged) - stack.stored_titles()
+        """What the load saw; how many acknowledged posts the database lost,
+        and how many posts it holds twice (a POST replayed by a proxy)."""
+        stored = Counter(stack.stored_titles())
+        lost = set(self.acknowledged) - set(stored)
         return {
             "failed GETs": f"{len(self.failed_gets)} of {self.gets}",
             "failed POSTs": f"{len(self.failed_posts)} of {self.posts}",
             "saved posts lost": len(lost),
+            "posts saved twice": sum(1 for count in stored.values() if count > 1),
         }
 
 
@@ -222,6 +236,14 @@ def stylesheet(stack):
     return re.search(r'href="(/static/[^"]+\.css)"', fetch(stack).text).group(1)
 
 
+def tls_context(stack):
+    """A client's TLS settings for the site: its CA when the stack knows it."""
+    context = ssl.create_default_context(cafile=stack.verify or None)
+    if not stack.verify:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return context
+
+
 def as_haproxy_would(stack):
     """Headers for a request straight to a web server, as if through HAProxy."""
     return FROM_HTTPS if stack.tls else {}
@@ -230,16 +252,26 @@ def as_haproxy_would(stack):
 # What HAProxy sees -------------------------------------------------------------
 
 
-def proxy_states(stack):
-    """{web server: status} of HAProxy's `proxies` backend, from the stats CSV."""
+def web_server_stats(stack):
+    """{web server: its row of HAProxy's stats CSV, in the `proxies` backend}."""
     response = fetch(stack, "stats", "/;csv", auth=("admin", stack.stats_password))
     response.raise_for_status()
     rows = csv.DictReader(io.StringIO(response.text.lstrip("# ")))
     return {
-        row["svname"]: row["status"]
+        row["svname"]: row
         for row in rows
         if row["pxname"] == "proxies" and row["svname"] != "BACKEND"
     }
+
+
+def proxy_states(stack):
+    """{web server: status} of HAProxy's `proxies` backend."""
+    return {name: row["status"] for name, row in web_server_stats(stack).items()}
+
+
+def times_marked_down(stack):
+    """{web server: how often HAProxy's checks have marked it DOWN since start}."""
+    return {name: int(row["chkdown"] or 0) for name, row in web_server_stats(stack).items()}
 
 
 def seconds_until_down(stack, name, timeout=10):
@@ -293,7 +325,7 @@ def check_every_published_port_answers(stack):
 
 
 def check_health_endpoints_answer_200(stack):
-    own = [("haproxy", "/haproxy-health")] + [(name, f"/{name}-health") for name in stack.proxies]
+    own = [("haproxy", "/haproxy-health")] + [(name, "/proxy-health") for name in stack.proxies]
     # The compose healthcheck probes HAProxy over plain HTTP: never redirected.
     own += [("haproxy-http", "/haproxy-health")] * stack.tls
     for name, path in own:
@@ -332,11 +364,12 @@ def request_with_marker(stack, name, marker, headers, source=None):
     url = urlsplit(stack.url(name))
     source_address = (source, 0) if source else None
     if url.scheme == "https":
-        context = ssl.create_default_context(cafile=stack.verify or None)
-        if not stack.verify:
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         connection = HTTPSConnection(
-            url.hostname, url.port, timeout=TIMEOUT, source_address=source_address, context=context
+            url.hostname,
+            url.port,
+            timeout=TIMEOUT,
+            source_address=source_address,
+            context=tls_context(stack),
         )
     else:
         connection = HTTPConnection(
@@ -413,8 +446,147 @@ def check_trace_is_refused_and_no_server_shows_its_version(stack):
         traced = fetch(stack, name, method="TRACE", headers=headers, allow_redirects=False)
         assert traced.status_code == 405, f"TRACE on {name}'s port: {traced.status_code}"
         assert "trace-me" not in traced.text, f"TRACE on {name}'s port echoed the request"
+        assert_plain_error_page((405, traced.text), f"TRACE on {name}'s port")
         server = fetch(stack, name, allow_redirects=False).headers.get("Server", "")
         assert not re.search(r"\d", server), f"{name}'s port answers Server: {server}"
+
+
+# Limits, slow clients, error pages -------------------------------------------
+# The same limits at every tier (README.md, "Limits, timeouts and overload"):
+# HAProxy, the only public entrance, keeps the tightest; each web server
+# enforces the same ones on its own port.
+
+BODY_LIMIT = 10 * 1024 * 1024
+LINE_LIMIT = 8 * 1024
+HEADER_FIELDS = 100
+# HAProxy's `timeout http-request`, the web servers' header timeouts.
+SLOW_CLIENT_TIMEOUT = 10
+# The site's error pages, which the web servers and HAProxy answer with.
+ERROR_PAGES = Path(__file__).resolve().parent.parent / "django" / "static" / "errors"
+
+
+def assert_plain_error_page(response, where):
+    """The site's own page for the status answered, from whichever tier
+    answered: the same everywhere, and no server named in it."""
+    status, body = response
+    page = ERROR_PAGES / f"{status}.html"
+    if page.exists() and body.strip() == page.read_text().strip():
+        return
+    # HAProxy answers a request head it cannot take (too long, too many
+    # fields) with its built-in page, as plain, before any of its rules runs.
+    built_in = status in (400, 431) and body.startswith(f"<html><body><h1>{status} ")
+    assert built_in, f"{where}: not the site's {status} page: {body[:300]!r}"
+
+
+def open_socket(stack, name):
+    """A connection to a published port, through TLS where the port speaks it."""
+    url = urlsplit(stack.url(name))
+    connection = socket.create_connection((url.hostname, url.port), timeout=TIMEOUT)
+    if url.scheme == "https":
+        return tls_context(stack).wrap_socket(connection, server_hostname=url.hostname)
+    return connection
+
+
+def read_until_closed(connection):
+    chunks = []
+    while True:
+        try:
+            chunk = connection.recv(65536)
+        except (ConnectionResetError, ssl.SSLEOFError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def send_head(stack, name, method, target, headers):
+    """Send a request head exactly as given (a body announced is never sent);
+    the status and body of the answer."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {urlsplit(stack.url(name)).netloc}"]
+    lines += [f"{field}: {value}" for field, value in {**headers, "Connection": "close"}.items()]
+    with open_socket(stack, name) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        # The answer as its length says: a server may keep the connection
+        # open a while to drain a body it refused.
+        answer = HTTPResponse(connection)
+        answer.begin()
+        return answer.status, answer.read().decode(errors="replace")
+
+
+def past_the_limits(marker):
+    """(what, method, target, headers, the statuses it may get), past each limit."""
+    target = f"/?q={marker}"
+    return [
+        ("a body past the limit", "POST", target, {"Content-Length": str(BODY_LIMIT + 1)}, {413}),
+        ("a long request line", "GET", f"{target}&pad={'a' * LINE_LIMIT}", {}, {400, 414, 431}),
+        ("a long header", "GET", target, {"X-Pad": "a" * LINE_LIMIT}, {400, 431}),
+        (
+            "too many headers",
+            "GET",
+            target,
+            {f"X-Pad-{i}": "a" for i in range(HEADER_FIELDS + 1)},
+            {400, 431},
+        ),
+    ]
+
+
+def check_oversized_requests_are_refused_before_django(stack):
+    """Past any limit, the first tier answers its 4xx with a plain page.
+    Straight to a web server, too many headers may be the app's to refuse
+    (not every web server limits their number): that one goes through
+    HAProxy only."""
+    marker = unique("oversized")
+    for name in ["haproxy", *stack.proxies]:
+        for what, method, target, headers, expected in past_the_limits(marker):
+            if name != "haproxy" and what == "too many headers":
+                continue
+            try:
+                answer = send_head(stack, name, method, target, headers)
+            except OSError as error:
+                raise AssertionError(f"{what} on {name}'s port: {error!r}") from None
+            assert answer[0] in expected, f"{what} on {name}'s port: {answer[0]}"
+            assert_plain_error_page(answer, f"{what} on {name}'s port")
+    # The app's access log is live (a page request shows up); no refused one is in it.
+    request_with_marker(stack, "haproxy", unique("after-oversized"), {})
+    assert marker not in stack.app_logs(), "an oversized request reached Django"
+
+
+def check_a_request_at_the_limits_is_served(stack):
+    """The limits refuse only what is past them: a long address and many
+    headers, within the limits, are served through HAProxy."""
+    # With Host and Connection, exactly HAProxy's 100 header fields.
+    headers = {f"X-Pad-{i}": "a" for i in range(HEADER_FIELDS - 3)}
+    headers["X-Long"] = "a" * (LINE_LIMIT // 4)
+    status, _ = send_head(stack, "haproxy", "GET", f"/?pad={'a' * 2000}", headers)
+    assert status == 200, f"a request within the limits: {status}"
+
+
+def check_slow_clients_are_cut_off(stack):
+    """A client that never finishes its request head holds a connection for
+    the header timeout at most, on every published port."""
+    names = ["haproxy", *stack.proxies]
+
+    def trickle(name):
+        with open_socket(stack, name) as connection:
+            connection.settimeout(SLOW_CLIENT_TIMEOUT + 10)
+            connection.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            started = time.monotonic()
+            read_until_closed(connection)
+            return time.monotonic() - started
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        took = dict(zip(names, pool.map(trickle, names), strict=True))
+    for name, seconds in took.items():
+        assert seconds <= SLOW_CLIENT_TIMEOUT + 3, f"{name} held a slow client {seconds:.1f} s"
+    return {f"{name} cut off after": f"{seconds:.1f} s" for name, seconds in took.items()}
+
+
+def check_error_pages_are_plain_and_name_no_server(stack):
+    for name in ["haproxy", *stack.proxies]:
+        response = fetch(stack, name, "/static/no-such-file.css", headers=as_haproxy_would(stack))
+        answer = response.status_code, response.text
+        assert_plain_error_page(answer, f"a missing file through {name}")
 
 
 REQUEST_FLOW = [
@@ -428,6 +600,10 @@ REQUEST_FLOW = [
     check_forwarded_headers_reach_django_as_haproxy_saw_them,
     check_web_servers_pass_on_the_scheme_haproxy_set,
     check_the_login_redirect_ends_on_the_login_page,
+    check_oversized_requests_are_refused_before_django,
+    check_a_request_at_the_limits_is_served,
+    check_slow_clients_are_cut_off,
+    check_error_pages_are_plain_and_name_no_server,
 ]
 
 
@@ -496,9 +672,14 @@ HTTPS = [
 
 
 # Failover under load ---------------------------------------------------------
-# Each scenario starts from a healthy stack, returns its figures, and asserts
-# what must hold: no acknowledged post is ever lost, and GETs never fail where
+# Each scenario starts from a healthy stack, leaves one (a replica it
+# restarted back in use), returns its figures, and asserts what must hold:
+# no acknowledged post is ever lost or saved twice, and GETs never fail where
 # another web server or replica can answer.
+
+# Seconds until the web servers use a replica that came back: they try a
+# failed one again after 2 s, which one of them counts in whole seconds.
+SETTLE = 3.5
 
 
 def failover_when_a_web_server_is_killed(stack):
@@ -520,7 +701,8 @@ def failover_when_a_web_server_is_killed(stack):
         assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
     else:
         # Nothing left to fail over to: a clear page, not a hang or a reset.
-        assert outage.status_code == 503 and "Service temporarily unavailable" in outage.text
+        assert outage.status_code == 503 and outage.headers.get("Retry-After"), outage.headers
+        assert_plain_error_page((503, outage.text), "no web server left")
     return figures
 
 
@@ -530,11 +712,11 @@ def failover_when_app_replicas_stop_and_die(stack):
         stack.stop_replica(0)  # graceful: SIGTERM, in-flight requests finish
         load.run_for(1.5)
         stack.start_replica(0)
-        # The web servers retry a failed replica after 2 s.
-        load.run_for(2.5)
+        load.run_for(SETTLE)
         stack.kill_replica(1)
         load.run_for(1.5)
         stack.start_replica(1)
+        load.run_for(SETTLE)
     figures = load.figures(stack)
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
@@ -557,6 +739,154 @@ def failover_when_the_database_restarts(stack):
     return figures
 
 
+def failover_when_a_replica_freezes(stack):
+    """A replica that hangs (frozen, its connections open) costs a GET a few
+    seconds: the web servers give up on it after 2 s and send the GET to
+    another replica. A POST it held is answered 504, never sent again."""
+    with Load(stack) as load:
+        load.run_for(1)
+        stack.freeze_replica(0)
+        try:
+            load.run_for(6)
+        finally:
+            stack.thaw_replica(0)
+        load.run_for(1)
+    figures = {"slowest GET": f"{load.slowest_get:.2f} s", **load.figures(stack)}
+    assert figures["saved posts lost"] == 0, figures
+    assert figures["posts saved twice"] == 0, figures
+    assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
+    assert load.slowest_get <= 5, figures
+    return figures
+
+
+def failover_during_a_rolling_restart_of_every_replica(stack):
+    """A deploy's ordinary day: each replica stops gracefully and comes back,
+    one at a time. Nothing fails, POSTs included."""
+    with Load(stack) as load:
+        load.run_for(1)
+        for index in range(len(stack.replicas)):
+            stack.stop_replica(index)
+            stack.start_replica(index)
+            load.run_for(SETTLE)
+    figures = load.figures(stack)
+    assert figures["saved posts lost"] == 0 and figures["posts saved twice"] == 0, figures
+    assert load.acknowledged, "no POST went through at all"
+    assert load.failed_gets == [] and load.failed_posts == [], figures
+    return figures
+
+
+def failover_while_the_database_is_down(stack):
+    """Pages answer 503 with Retry-After, and the app logs no traceback."""
+    tracebacks = stack.app_logs().count("Traceback")
+    stack.stop_database()
+    try:
+        outage = fetch(stack)
+    finally:
+        stack.start_database()
+    serving = wait_until(lambda: site_answers(stack), "the site did not serve again", 60, 0.1)
+    figures = {"answer while down": outage.status_code, "serving again after": f"{serving:.2f} s"}
+    assert outage.status_code == 503, figures
+    assert outage.headers.get("Retry-After", "").isdigit(), outage.headers
+    assert_plain_error_page((503, outage.text), "a page while the database is down")
+    assert stack.app_logs().count("Traceback") == tracebacks, "the app logged a traceback"
+    return figures
+
+
+# HAProxy's `timeout queue`: past it, a queued request gets a 503.
+QUEUE_TIMEOUT = 10
+
+
+async def read_answer(reader):
+    """One HTTP/1.1 answer: (status, whether the connection stays open)."""
+    lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    fields = dict(line.lower().partition(":")[::2] for line in lines[1:] if line)
+    fields = {name.strip(): value.strip() for name, value in fields.items()}
+    if "content-length" in fields:
+        await reader.readexactly(int(fields["content-length"]))
+    elif fields.get("transfer-encoding") == "chunked":
+        size = None
+        while size != 0:
+            size = int((await reader.readline()).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+    else:
+        await reader.read()
+        return int(lines[0].split()[1]), False
+    return int(lines[0].split()[1]), fields.get("connection") != "close"
+
+
+async def hammer(stack, connections, seconds):
+    """`connections` clients at once, each sending GET / back to back on one
+    kept-alive connection for `seconds`: [(status or error, seconds taken)]."""
+    url = urlsplit(stack.url())
+    context = tls_context(stack) if url.scheme == "https" else None
+    request = f"GET / HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode()
+    deadline = time.monotonic() + seconds
+    outcomes = []
+
+    async def client():
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(url.hostname, url.port, ssl=context), TIMEOUT
+                )
+            except (OSError, TimeoutError) as error:
+                outcomes.append((type(error).__name__, time.monotonic() - started))
+                return
+            try:
+                keep_alive = True
+                while keep_alive and time.monotonic() < deadline:
+                    started = time.monotonic()
+                    writer.write(request)
+                    answer = read_answer(reader)
+                    status, keep_alive = await asyncio.wait_for(answer, QUEUE_TIMEOUT + 20)
+                    outcomes.append((status, time.monotonic() - started))
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
+                outcomes.append((type(error).__name__, time.monotonic() - started))
+                return
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return outcomes
+
+
+def overload(stack, connections, seconds=4):
+    """The site's answers to `connections` clients at once, on what replicas run."""
+    marked_down = times_marked_down(stack)
+    outcomes = asyncio.run(hammer(stack, connections, seconds))
+    statuses = Counter(status for status, _ in outcomes)
+    slowest = max(took for _, took in outcomes)
+    figures = {"answers": dict(statuses), "slowest": f"{slowest:.2f} s"}
+    assert times_marked_down(stack) == marked_down, f"a web server was marked DOWN: {figures}"
+    assert set(statuses) <= {200, 503}, f"answers other than 200 and 503: {figures}"
+    assert statuses[200], f"nothing was served: {figures}"
+    late = [took for status, took in outcomes if status == 503 and took > QUEUE_TIMEOUT + 3]
+    assert not late, f"503s after more than the queue timeout: {late[:5]}: {figures}"
+    return figures
+
+
+def failover_under_overload(stack):
+    """256, then 1,024 clients at once on one replica: requests queue in
+    HAProxy, and are answered, or refused with a 503 once past the queue
+    timeout. No web server is ever marked DOWN for being busy."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    others = range(1, len(stack.replicas))
+    for index in others:
+        stack.stop_replica(index)
+    figures = {}
+    try:
+        for connections in (256, 1024):
+            for name, value in overload(stack, connections).items():
+                figures[f"{connections} clients: {name}"] = value
+    finally:
+        for index in others:
+            stack.start_replica(index)
+    return figures
+
+
 def failover_when_haproxy_crashes(stack):
     with Load(stack) as load:
         load.run_for(1.5)
@@ -571,7 +901,11 @@ def failover_when_haproxy_crashes(stack):
 FAILOVER = [
     failover_when_a_web_server_is_killed,
     failover_when_app_replicas_stop_and_die,
+    failover_when_a_replica_freezes,
+    failover_during_a_rolling_restart_of_every_replica,
     failover_when_the_database_restarts,
+    failover_while_the_database_is_down,
+    failover_under_overload,
     failover_when_haproxy_crashes,
 ]
 
@@ -656,7 +990,7 @@ class ComposeStack:
 
     def stored_titles(self):
         code = "import json; from board.models import Post; print(json.dumps(list(Post.objects.values_list('title', flat=True))))"  # noqa: E501
-        return set(json.loads(self.django(code)))
+        return sorted(json.loads(self.django(code)))
 
     def wait_until_healthy(self, container):
         """Like a native server's start: back once its healthcheck passes."""
@@ -686,8 +1020,27 @@ class ComposeStack:
     def kill_replica(self, index):
         self.docker("kill", self.containers("app")[index])
 
+    @property
+    def replicas(self):
+        return self.containers("app")
+
+    def freeze_replica(self, index):
+        # Every process of the container, frozen (a SIGSTOP would reach
+        # Gunicorn's master only), its connections left open.
+        self.docker("pause", self.containers("app")[index])
+
+    def thaw_replica(self, index):
+        self.docker("unpause", self.containers("app")[index])
+
     def restart_database(self):
         self.compose("restart", "db")
+
+    def stop_database(self):
+        self.compose("stop", "db")
+
+    def start_database(self):
+        self.compose("start", "db")
+        self.wait_until_healthy(self.containers("db")[0])
 
     def crash_haproxy(self):
         """SIGKILL HAProxy's process from the host, as a crash would end it."""

@@ -44,12 +44,14 @@ workers = env.int("GUNICORN_WORKERS", min(2 * cpu_count() + 1, 8))
 worker_class = "{{ cookiecutter.project_slug }}.gunicorn_worker.DrainingThreadWorker"
 threads = env.int("GUNICORN_THREADS", 4)
 
-# A request running longer than this is killed and its worker replaced.
+# A worker silent for this long (a hung process, not a slow request: the
+# threaded worker's requests run on) is killed and replaced.
 timeout = env.int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (docker stop), workers get this long to finish their requests.
 graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 20)
-# Longer than the proxies keep idle upstream connections, so the proxy always
-# closes first and never sends a request on a connection Gunicorn just closed.
+# Longer than a web server in front keeps an idle connection to a replica
+# (4 s at most), so the web server always closes first (README.md, "Limits,
+# timeouts and overload").
 keepalive = env.int("GUNICORN_KEEPALIVE", 5)
 
 # Trust X-Forwarded-* from any address: the app port is reachable only on the
@@ -67,6 +69,14 @@ if os.path.isdir(SHARED_MEMORY):
 # The control socket (for gunicornc) is not used; without it nothing is
 # written to the home directory, and replicas on one host cannot collide.
 control_socket_disable = True
+
+# Request limits, the same at every tier (README.md, "Limits, timeouts and
+# overload"): a request line or header of 8 KiB (Gunicorn's own limit for a
+# request line is 4 KiB); 110 headers, HAProxy's 100 and the forwarding
+# headers the tiers in front add. The body limit is Django's (settings.py).
+limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 110
 
 # Logs to stdout/stderr, where Docker collects them. The access line records
 # what the proxies forwarded (client address and scheme) and the time taken.

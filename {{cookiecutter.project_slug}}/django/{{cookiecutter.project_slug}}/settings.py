@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost, so it sees a view's errors first: 503 while the database is away.
+    "{{ cookiecutter.project_slug }}.database_unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "{{ cookiecutter.project_slug }}.urls"
@@ -188,6 +190,10 @@ if not {LANGUAGE_CODE, LANGUAGE_CODE.split("-")[0]} & {code for code, _ in LANGU
         (LANGUAGE_CODE, LANG_INFO.get(LANGUAGE_CODE, {}).get("name_local", LANGUAGE_CODE))
     )
 LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# The request body limit of every tier (README.md, "Limits, timeouts and overload");
+# the board takes no file uploads, so this bounds every request's body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Static files ------------------------------------------------------------
 # collectstatic copies them to STATIC_ROOT, a volume that the web servers in
