@@ -165,8 +165,12 @@ def test_nginx_spreads_over_every_replica_and_retries_on_connection_errors(servi
 @pytest.mark.parametrize("service", cases("apache"), indirect=True)
 def test_apache_balances_over_every_replica_and_preserves_the_host(service):
     text = rendered(service)
-    members = re.findall(r'BalancerMember "http://([^"]+)"', text)
-    assert members == [f"{host}:{PORTS['app']}" for host in REPLICAS]
+    replicas = [f"{host}:{PORTS['app']}" for host in REPLICAS]
+    # Every replica twice: reads wait 2 s for an answer, writes 10 s.
+    for balancer, timeout in (("reads", 2), ("writes", 10)):
+        block = re.search(rf'<Proxy "balancer://{balancer}">(.*?)</Proxy>', text, re.S)
+        members = re.findall(r'BalancerMember "http://([^"]+)".* timeout=(\d+) ', block[1])
+        assert members == [(replica, str(timeout)) for replica in replicas], balancer
     assert "ProxyPreserveHost On" in text
     assert re.search(r"^User www-data$", text, re.MULTILINE)
     assert "# ..." not in text, "a module list must not be elided"

@@ -15,33 +15,45 @@ require_settings() {
     done
 }
 
-# One balancer member per address of each BACKEND_HOST: Apache resolves a
-# member's name once and keeps one address, and a scaled Compose service
-# resolves to one address per replica. Pooled connections live 4 s (ttl),
-# less than Gunicorn's 5 s keep-alive, so Gunicorn never closes an idle one
-# that Apache is about to reuse.
-balancer_members() {
+# Every replica, as address:port: one per address of each BACKEND_HOST.
+# Apache resolves a member's name once and keeps one address, and a scaled
+# Compose service resolves to one address per replica.
+replicas() {
     for host in $BACKEND_HOST; do
         addresses=$(getent ahostsv4 "$host" | awk '{ print $1 }' | sort -u)
         [ -n "$addresses" ] || { echo "apache: cannot resolve BACKEND_HOST $host" >&2; return 1; }
         for address in $addresses; do
-            printf '        BalancerMember "http://%s:%s" connectiontimeout=2 timeout=2 retry=2 ttl=4\n' \
-                "$address" "$BACKEND_PORT"
+            echo "$address:$BACKEND_PORT"
         done
     done
 }
 
-# 2. Render with an explicit list of variables, for the members given.
+# One BalancerMember per replica, waiting $1 seconds for its answers (the
+# timeout ladder in README.md). Pooled connections live 4 s (ttl), less
+# than Gunicorn's 5 s keep-alive, so Gunicorn never closes an idle one that
+# Apache is about to reuse.
+balancer_members() {
+    for replica in $APACHE_REPLICAS; do
+        printf '        BalancerMember "http://%s" connectiontimeout=2 timeout=%s retry=2 ttl=4\n' \
+            "$replica" "$1"
+    done
+}
+
+# 2. Render with an explicit list of variables, for the replicas given.
 render_config() {
     export APACHE_SERVER_ROOT="${APACHE_SERVER_ROOT:-/usr/local/apache2}"
     export APACHE_MODULES_DIR="${APACHE_MODULES_DIR:-/usr/local/apache2/modules}"
     export APACHE_MIME_TYPES="${APACHE_MIME_TYPES:-/usr/local/apache2/conf/mime.types}"
     export APACHE_RUN_DIR="${APACHE_RUN_DIR:-/usr/local/apache2/logs}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
-    export APACHE_BALANCER_MEMBERS="$1"
+    export APACHE_REPLICAS="$1"
+    APACHE_READ_MEMBERS=$(balancer_members 2)
+    APACHE_WRITE_MEMBERS=$(balancer_members 10)
+    export APACHE_READ_MEMBERS APACHE_WRITE_MEMBERS
     # shellcheck disable=SC2016
     envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
-              ${APACHE_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_BALANCER_MEMBERS}' \
+              ${APACHE_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
+              ${APACHE_WRITE_MEMBERS}' \
         < "$template" > "$config"
 }
 
@@ -58,11 +70,11 @@ check_config() {
 follow_backends() {
     case " $BACKEND_HOST " in *[!0-9.\ ]*) ;; *) return 0 ;; esac
     while sleep 2; do
-        members=$(balancer_members 2>/dev/null) || continue
-        [ "$members" != "$APACHE_BALANCER_MEMBERS" ] || continue
-        if render_config "$members" && check_config; then
+        found=$(replicas 2>/dev/null) || continue
+        [ "$found" != "$APACHE_REPLICAS" ] || continue
+        if render_config "$found" && check_config; then
             kill -USR1 "$(cat "$APACHE_RUN_DIR/httpd.pid")"
-            echo "apache: the replicas changed; reloaded with $(echo "$members" | wc -l) members"
+            echo "apache: the replicas changed; reloaded with $(echo "$found" | wc -l) members"
         else
             echo "apache: the replicas changed, but the new config was refused" >&2
         fi
@@ -73,8 +85,8 @@ follow_backends() {
 case "${1:-}" in
     httpd | httpd-foreground)
         require_settings
-        members=$(balancer_members)
-        render_config "$members"
+        found=$(replicas)
+        render_config "$found"
         check_config
         follow_backends &
         set -- "$@" -f "$config"
