@@ -88,6 +88,10 @@ class Browser:
     def submit(self, path, fields):
         """GET the form (for the CSRF cookie), then POST it; the answer is not followed."""
         self.get(path).raise_for_status()
+        return self.send(path, fields)
+
+    def send(self, path, fields):
+        """POST a form whose page was fetched before."""
         return self.post(
             path,
             data={"csrfmiddlewaretoken": self.session.cookies["csrftoken"], **fields},
@@ -759,6 +763,29 @@ def failover_when_a_replica_freezes(stack):
     return figures
 
 
+def failover_when_every_replica_stalls_during_a_post(stack):
+    """A POST is never sent twice, so it may wait longer for its answer than
+    a GET: one that the replicas take 4 s to answer is still saved."""
+    browser, title = Browser(stack), unique("patient post")
+    username = unique("user")
+    assert browser.sign_up(username).status_code == 302, "sign-up failed"
+    assert browser.log_in(username).status_code == 302, "log-in failed"
+    browser.get("/posts/new/").raise_for_status()
+    with ThreadPoolExecutor(1) as pool:
+        for index in range(len(stack.replicas)):
+            stack.freeze_replica(index)
+        try:
+            answer = pool.submit(browser.send, "/posts/new/", {"title": title, "content": title})
+            time.sleep(4)
+        finally:
+            for index in range(len(stack.replicas)):
+                stack.thaw_replica(index)
+        response = answer.result()
+    assert saved_post(response), f"a POST answered after 4 s got {response.status_code}"
+    assert stack.stored_titles().count(title) == 1, "the post was not saved once"
+    return {"a POST answered after 4 s": response.status_code}
+
+
 def failover_during_a_rolling_restart_of_every_replica(stack):
     """A deploy's ordinary day: each replica stops gracefully and comes back,
     one at a time. Nothing fails, POSTs included."""
@@ -902,6 +929,7 @@ FAILOVER = [
     failover_when_a_web_server_is_killed,
     failover_when_app_replicas_stop_and_die,
     failover_when_a_replica_freezes,
+    failover_when_every_replica_stalls_during_a_post,
     failover_during_a_rolling_restart_of_every_replica,
     failover_when_the_database_restarts,
     failover_while_the_database_is_down,
