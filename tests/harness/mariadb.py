@@ -5,6 +5,7 @@ runs a real one).
 """
 
 import os
+import subprocess
 from pathlib import Path
 
 from .commands import run
@@ -76,20 +77,35 @@ class MariaDB(Server):
             ]
         )
 
+    def client(self, statements, *options):
+        """The command line that runs SQL as root through the socket."""
+        return [
+            self.client_binary,
+            "--no-defaults",
+            f"--socket={self.socket}",
+            "--user=root",
+            "--batch",
+            "--skip-column-names",
+            *options,
+            "--execute",
+            statements,
+        ]
+
     def sql(self, statements):
         """Run SQL as root through the socket; returns the output."""
-        return run(
-            [
-                self.client_binary,
-                "--no-defaults",
-                f"--socket={self.socket}",
-                "--user=root",
-                "--batch",
-                "--skip-column-names",
-                "--execute",
-                statements,
-            ]
-        ).stdout
+        return run(self.client(statements)).stdout
+
+    def lock_table(self, table, seconds):
+        """Hold a write lock on `table` for `seconds` (as a long transaction
+        would), in a session of its own; back once the lock is held. The
+        session is returned, to wait for."""
+        statements = f"LOCK TABLES {table} WRITE; SELECT 'held'; DO SLEEP({seconds}); UNLOCK TABLES"
+        # --unbuffered: 'held' is printed as soon as its statement ran.
+        session = subprocess.Popen(  # noqa: S603 (our own arguments)
+            self.client(statements, "--unbuffered"), stdout=subprocess.PIPE, text=True
+        )
+        assert session.stdout.readline().strip() == "held", "the lock was not taken"
+        return session
 
     def create_database(self, name, user, password):
         """A database and a user that owns it, plus test_<name>.

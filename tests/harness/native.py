@@ -210,6 +210,9 @@ class NativeStack:
     def restart_database(self):
         self.mariadb.restart()
 
+    def lock_posts(self, seconds):
+        return self.mariadb.lock_table(f"`{self.database_name}`.board_post", seconds)
+
     def stop_database(self):
         self.mariadb.stop()
 
