@@ -166,11 +166,13 @@ def test_nginx_spreads_over_every_replica_and_retries_on_connection_errors(servi
 def test_apache_balances_over_every_replica_and_preserves_the_host(service):
     text = rendered(service)
     replicas = [f"{host}:{PORTS['app']}" for host in REPLICAS]
-    # Every replica twice: reads wait 2 s for an answer, writes 10 s.
-    for balancer, timeout in (("reads", 2), ("writes", 10)):
+    # Every replica twice: reads wait 2 s for an answer on a pooled
+    # connection, writes 10 s on a fresh one.
+    for balancer, timeout, reuse in (("reads", 2, "ttl=4"), ("writes", 10, "disablereuse=On")):
         block = re.search(rf'<Proxy "balancer://{balancer}">(.*?)</Proxy>', text, re.S)
-        members = re.findall(r'BalancerMember "http://([^"]+)".* timeout=(\d+) ', block[1])
-        assert members == [(replica, str(timeout)) for replica in replicas], balancer
+        member = r'BalancerMember "http://([^"]+)".* timeout=(\d+) .*?(\S+)$'
+        members = re.findall(member, block[1], re.MULTILINE)
+        assert members == [(replica, str(timeout), reuse) for replica in replicas], balancer
     assert "ProxyPreserveHost On" in text
     assert re.search(r"^User www-data$", text, re.MULTILINE)
     assert "# ..." not in text, "a module list must not be elided"

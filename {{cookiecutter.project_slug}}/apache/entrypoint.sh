@@ -29,13 +29,11 @@ replicas() {
 }
 
 # One BalancerMember per replica, waiting $1 seconds for its answers (the
-# timeout ladder in README.md). Pooled connections live 4 s (ttl), less
-# than Gunicorn's 5 s keep-alive, so Gunicorn never closes an idle one that
-# Apache is about to reuse.
+# timeout ladder in README.md), with $2 saying how connections are reused.
 balancer_members() {
     for replica in $APACHE_REPLICAS; do
-        printf '        BalancerMember "http://%s" connectiontimeout=2 timeout=%s retry=2 ttl=4\n' \
-            "$replica" "$1"
+        printf '        BalancerMember "http://%s" connectiontimeout=2 timeout=%s retry=2 %s\n' \
+            "$replica" "$1" "$2"
     done
 }
 
@@ -47,8 +45,12 @@ render_config() {
     export APACHE_RUN_DIR="${APACHE_RUN_DIR:-/usr/local/apache2/logs}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
     export APACHE_REPLICAS="$1"
-    APACHE_READ_MEMBERS=$(balancer_members 2)
-    APACHE_WRITE_MEMBERS=$(balancer_members 10)
+    # Reads reuse pooled connections for 4 s (ttl), less than Gunicorn's 5 s
+    # keep-alive. Writes open a fresh one each: a replica that stops closes
+    # its idle ones, and a POST sent on one just then could not be sent
+    # again; a fresh connection is refused instead, and goes to the next one.
+    APACHE_READ_MEMBERS=$(balancer_members 2 ttl=4)
+    APACHE_WRITE_MEMBERS=$(balancer_members 10 disablereuse=On)
     export APACHE_READ_MEMBERS APACHE_WRITE_MEMBERS
     # shellcheck disable=SC2016
     envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
