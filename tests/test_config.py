@@ -9,6 +9,7 @@ shows. Debian's nginx, apache2 and haproxy stand in for the images' servers.
 
 import re
 import stat
+from pathlib import Path
 
 import pytest
 from harness import tls
@@ -88,10 +89,10 @@ def test_entrypoint_refuses_a_config_its_server_rejects(service):
     assert result.returncode != 0, "the server started on a config its checker rejects"
 
 
-def assert_refuses_without_each_required_variable(service):
+def assert_refuses_without_each_required_variable(service, command=None):
     for variable in service.required:
         for change in ({"without": [variable]}, {"empty": [variable]}):
-            result = run_entrypoint(service, service.version, **change)
+            result = run_entrypoint(service, command or service.version, **change)
             assert result.returncode != 0, f"started with {change}"
             assert f"{variable} must be set and non-empty" in result.stderr, f"{change}"
             if service.rendered is not None:
@@ -119,8 +120,40 @@ def test_django_entrypoint_with_a_database_host_requires_its_credentials(django)
     assert_refuses_without_each_required_variable(django)
 
 
-# The Django image is the same whatever the proxies: one bake is enough for it.
-EVERY_SERVICE = [*RENDERING, pytest.param((next(iter(PROXY_CHOICES)), "django"), id="django")]
+# The Django and backup images are the same whatever the proxies: one bake
+# is enough for them.
+EVERY_SERVICE = [
+    *RENDERING,
+    *(pytest.param((next(iter(PROXY_CHOICES)), name), id=name) for name in ("django", "backup")),
+]
+
+
+@pytest.fixture
+def backup(default_project, tmp_path):
+    return SERVICES["backup"](layout(default_project, tmp_path))
+
+
+def backups_written(backup):
+    return list(Path(backup.settings["BACKUP_DIR"]).iterdir())
+
+
+def test_backup_stops_on_a_missing_empty_or_non_numeric_setting_before_it_writes(backup):
+    assert_refuses_without_each_required_variable(backup, ["backup", "now"])
+    for name in ("BACKUP_INTERVAL", "BACKUP_KEEP", "BINLOG_INTERVAL"):
+        for value in ("0", "-1", "1h", "07"):
+            backup.required[name] = value
+            result = run_entrypoint(backup, ["backup", "now"])
+            assert result.returncode != 0, f"{name}={value}"
+            assert f"{name} must be a whole number above 0" in result.stderr, f"{name}={value}"
+        backup.required[name] = "60"
+    assert backups_written(backup) == []
+
+
+def test_a_backup_that_cannot_reach_the_database_fails_loudly_and_writes_nothing(backup):
+    result = run_entrypoint(backup, ["backup", "now"])
+    assert result.returncode != 0
+    assert "backup: cannot reach the database at 127.0.0.1:1" in result.stderr
+    assert backups_written(backup) == []
 
 
 @pytest.mark.parametrize("service", EVERY_SERVICE, indirect=True)

@@ -15,6 +15,7 @@ Debian carries, so that each stand-in runs the line its name promises (the
 README says what that leaves unproven for the other choices).
 """
 
+import json
 import re
 import time
 import warnings
@@ -165,7 +166,7 @@ def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):
 def test_a_shell_in_any_container_needs_no_settings(stack):
     # `docker compose run <service> sh`: the entrypoint sets nothing up, so
     # even an empty required variable does not stop it.
-    required = {"app": "DJANGO_SECRET_KEY", "haproxy": "HAPROXY_PORT"}
+    required = {"app": "DJANGO_SECRET_KEY", "haproxy": "HAPROXY_PORT", "backup": "DB_HOST"}
     required |= {proxy: f"{proxy.upper()}_PORT" for proxy in proxies_of(stack.project)}
     for service, variable in required.items():
         shell = stack.compose(
@@ -373,6 +374,36 @@ def test_a_failed_acme_order_is_loud_in_the_log_and_the_site_keeps_its_certifica
         stack.compose("start", "pebble")
     assert "acme: FAILED to get a certificate for board.test" in tried.stderr, tried.stderr
     assert served_serial(stack, root) == serving
+
+
+# Backups, on a real MySQL ------------------------------------------------------
+
+# The backups do not depend on the proxies: one proxy choice runs them.
+ONE_CHOICE = [next(iter(PROXY_CHOICES))]
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_backups_are_private_and_the_healthcheck_tells_the_age_of_the_last_one(
+    stack, shipped_driver
+):
+    (container,) = shipped_driver.containers("backup")
+    health = stack.engine.docker("inspect", "--format", "{{json .State.Health}}", container)
+    health = json.loads(health.stdout)
+    assert health["Status"] == "healthy", health
+    assert re.match(r"backup: last good dump \d{8}T\d{6}Z, \d+ s ago", health["Log"][-1]["Output"])
+    listing = stack.compose("exec", "-T", "backup", "find", "/backups", "-printf", "%m %u %p\n")
+    modes = {line.split()[0] for line in listing.stdout.splitlines()}
+    owners = {line.split()[1] for line in listing.stdout.splitlines()}
+    assert modes <= {"600", "700"} and owners == {"mysql"}, listing.stdout
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+@pytest.mark.parametrize("check", CHECKS.BACKUPS, ids=lambda check: check.__name__)
+def test_backups_on_mysql(stack, shipped_driver, check, capsys):
+    figures = check(shipped_driver)
+    with capsys.disabled():
+        details = ", ".join(f"{name} {value}" for name, value in (figures or {}).items())
+        print(f"\n[Docker, MySQL] {check.__name__}: {details}")
 
 
 def test_posts_survive_down_and_up(stack, shipped_driver):

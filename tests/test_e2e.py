@@ -13,7 +13,8 @@ under load.
 """
 
 import pytest
-from harness import processes, tls
+from harness import processes, services, tls
+from harness.commands import run
 from harness.native import NativeStack
 from harness.template import CONTEXT, PROXY_CHOICES, load_stack_checks
 
@@ -73,6 +74,26 @@ def test_failover(healthy, scenario, capsys):
     with capsys.disabled():
         details = ", ".join(f"{name} {value}" for name, value in figures.items())
         print(f"\n[{'+'.join(healthy.proxies)}] {scenario.__name__}: {details}")
+
+
+# The backups do not depend on the proxies: one proxy choice runs them.
+@pytest.mark.parametrize("stack", [next(iter(PROXY_CHOICES))], indirect=True)
+@pytest.mark.parametrize("check", CHECKS.BACKUPS, ids=named)
+def test_backups(healthy, check, capsys):
+    figures = check(healthy)
+    with capsys.disabled():
+        details = ", ".join(f"{name} {value}" for name, value in figures.items())
+        print(f"\n[native, MariaDB] {check.__name__}: {details}")
+
+
+@pytest.mark.parametrize("stack", [next(iter(PROXY_CHOICES))], indirect=True)
+def test_backups_keep_the_last_backup_keep_dumps_and_remove_older_ones(healthy):
+    backup = services.backup(healthy.layout)
+    before = healthy.backup("list").split()
+    for _ in range(3):
+        run(["sh", backup.entrypoint, "backup", "now"], env=backup.env() | {"BACKUP_KEEP": "2"})
+    kept = healthy.backup("list").split()
+    assert len(kept) == 2 and min(kept) > max(before, default=""), (before, kept)
 
 
 def test_the_site_certificate_verifies_for_the_domain_against_its_ca(healthy):

@@ -16,7 +16,7 @@ from cookiecutter.prompt import prompt_for_config
 from harness.commands import COMPOSE, run, tool
 from harness.template import CONTEXT, PROXIES, TEMPLATE, proxies_of
 
-LONG_RUNNING = {"db", "app", "haproxy", "acme", *PROXIES}
+LONG_RUNNING = {"db", "app", "haproxy", "acme", "backup", *PROXIES}
 
 
 def stdout_of(command, cwd):
@@ -90,6 +90,15 @@ def test_database_is_awaited_healthy_over_tcp_and_migrated_once(default_project)
     assert services["app"]["environment"]["DJANGO_COLLECTSTATIC"] == "0"
 
 
+def test_the_database_keeps_its_binary_logs_longer_than_a_backup_interval(default_project):
+    # The backup service copies them off the server; a gap would break the
+    # chain from one dump to the next.
+    services = compose_model(default_project)["services"]
+    (expiry,) = [arg for arg in services["db"]["command"] if "binlog-expire-logs-seconds" in arg]
+    interval = int(services["backup"]["environment"]["BACKUP_INTERVAL"])
+    assert int(expiry.split("=")[1]) >= 2 * interval
+
+
 def test_every_long_running_service_has_a_healthcheck_and_restart_policy(variant_project):
     project = variant_project
     services = compose_model(project)["services"]
@@ -134,12 +143,13 @@ def test_https_is_published_unless_tls_is_none_and_acme_publishes_nothing(tls_mo
 
 def test_data_and_static_files_live_in_named_volumes(proxy_project):
     model = compose_model(proxy_project)
-    assert {"db-data", "static"} <= model["volumes"].keys()
+    assert {"db-data", "backups", "static"} <= model["volumes"].keys()
     mounts = {
         name: {(v["source"], v["target"], v.get("read_only", False)) for v in s.get("volumes", [])}
         for name, s in model["services"].items()
     }
     assert ("db-data", "/var/lib/mysql", False) in mounts["db"]
+    assert mounts["backup"] == {("backups", "/backups", False)}
     assert ("static", "/app/staticfiles", False) in mounts["migrate"]
     # Everyone else only reads them: the replicas the manifest, the proxies the files.
     for reader in {"app", "nginx", "apache"} & mounts.keys():

@@ -49,6 +49,9 @@ class MariaDB(Server):
             "--innodb-flush-log-at-trx-commit=0",
             "--innodb-doublewrite=0",
             "--innodb-buffer-pool-size=64M",
+            # Binary logs, as MySQL keeps by default: the backups replay them.
+            "--log-bin=binlog",
+            "--server-id=1",
         ]
         super().__init__(
             "mariadb", command, port=port, log_path=base_dir / "mariadb.log", ready_timeout=60
@@ -106,6 +109,14 @@ class MariaDB(Server):
         )
         assert session.stdout.readline().strip() == "held", "the lock was not taken"
         return session
+
+    def set_root_password(self, password):
+        """root over TCP from 127.0.0.1 with `password`, as the mysql image sets
+        root@% from MYSQL_ROOT_PASSWORD (the backup service logs in so)."""
+        self.sql(
+            f"CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY '{password}';"
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+        )
 
     def create_database(self, name, user, password):
         """A database and a user that owns it, plus test_<name>.

@@ -22,6 +22,9 @@ from .processes import Server, free_port
 from .template import proxies_of, tls_mode_of
 from .tls import Pebble
 
+# Django's own check that the schema has every migration of the code.
+MIGRATE_CHECK = ["python", "manage.py", "migrate", "--check"]
+
 
 class NativeStack:
     # A source address of its own, so the client is recognisable downstream.
@@ -147,6 +150,7 @@ class NativeStack:
         name = self.database_name
         password = self.layout.secrets["DB_PASSWORD"]
         self.mariadb.create_database(name, name, password)
+        self.mariadb.set_root_password(self.layout.secrets["MYSQL_ROOT_PASSWORD"])
         return {
             "DB_HOST": "127.0.0.1",
             "DB_PORT": str(self.mariadb.port),
@@ -181,6 +185,10 @@ class NativeStack:
 
     def app_logs(self):
         return "".join(replica.log_text() for replica in self.replicas)
+
+    def stored_posts(self):
+        query = f"SELECT * FROM `{self.database_name}`.board_post ORDER BY id"  # noqa: S608
+        return [row.split("\t") for row in self.mariadb.sql(query).splitlines()]
 
     def stored_titles(self):
         query = f"SELECT title FROM `{self.database_name}`.board_post"  # noqa: S608 (our own name)
@@ -218,6 +226,48 @@ class NativeStack:
 
     def start_database(self):
         self.mariadb.start()
+
+    def backup(self, *args, check=True):
+        """The backup service's `backup` command, run once; what it printed."""
+        service = services.backup(self.layout)
+        command = ["sh", service.entrypoint, "backup", *args]
+        return run(command, env=service.env(), check=check, timeout=120).stdout
+
+    def backup_shell(self, script):
+        run(["sh", "-c", script], cwd=self.layout.workdir / "backups")
+
+    def restore(self, *args):
+        """What restore.sh does with Compose: check the dump, stop the app,
+        restore, `migrate --check`, start the app. The app stays stopped
+        when a step fails, as there."""
+        backup, django = services.backup(self.layout), services.django(self.layout)
+        outputs = []
+
+        def step(service, *command):
+            result = run(
+                ["sh", service.entrypoint, *command],
+                env=service.env(),
+                cwd=self.layout.workdir,
+                check=False,
+                timeout=300,
+            )
+            outputs.append(result.stdout + result.stderr)
+            return result.returncode == 0
+
+        if not step(backup, "backup", "verify", args[0]):
+            return 1, "".join(outputs)
+        for replica in self.replicas:
+            replica.stop()
+        if not (step(backup, "backup", "restore", *args) and step(django, *MIGRATE_CHECK)):
+            return 1, "".join(outputs)
+        for replica in self.replicas:
+            replica.start()
+        return 0, "".join(outputs)
+
+    def destroy_database(self):
+        """The stack's database dropped: MariaDB is shared here, so its data
+        volume cannot go; the stack loses the same data."""
+        self.mariadb.sql(f"DROP DATABASE `{self.database_name}`")
 
     def log_tails(self):
         """The end of every server's log, to explain a failed check."""

@@ -279,10 +279,42 @@ def acme(layout):
     )
 
 
+def backup(layout):
+    """The backup service; it runs commands (backup now, backup restore), not a server."""
+    model = yaml.safe_load((layout.project / "docker-compose.yml").read_text())
+    schedule = {
+        name: value
+        for name, value in model["services"]["backup"]["environment"].items()
+        if name.startswith(("BACKUP_", "BINLOG_"))
+    }
+    # Without a database (tier 3), an address where none answers.
+    database = layout.database or {"DB_HOST": "127.0.0.1", "DB_PORT": "1", "DB_NAME": "board"}
+    backups = layout.workdir / "backups"
+    backups.mkdir(mode=0o700, exist_ok=True)
+    return Service(
+        name="backup",
+        workdir=layout.workdir,
+        entrypoint=layout.project / "backup/entrypoint.sh",
+        required={
+            "DB_HOST": database["DB_HOST"],
+            "DB_PORT": database["DB_PORT"],
+            "DB_NAME": database["DB_NAME"],
+            "MYSQL_ROOT_PASSWORD": layout.secrets["MYSQL_ROOT_PASSWORD"],
+            **schedule,
+        },
+        settings={"BACKUP_DIR": str(backups)},
+        rendered=None,
+        check=None,
+        serve=["backup", "forever"],
+        version=["mysqldump", "--version"],
+    )
+
+
 SERVICES = {
     "nginx": nginx,
     "apache": apache,
     "haproxy": haproxy,
     "django": django,
     "acme": acme,
+    "backup": backup,
 }

@@ -2,6 +2,7 @@
 
     python checks/check_stack.py              # the request flow, through every published port
     python checks/check_stack.py --failover   # and failover under load (kills containers!)
+    python checks/check_stack.py --backups    # and backups restored (destroys the database!)
 
 Run it from the project folder against a stack that `docker compose up --wait`
 brought up; it finds the published ports through Compose. It signs up users
@@ -107,12 +108,13 @@ class Browser:
     def log_in(self, username):
         return self.submit("/accounts/login/", {"username": username, "password": PASSWORD})
 
-    def create_post(self, title):
+    def create_post(self, title, content=None):
         """The new post's path if the app said it was saved, else None."""
-        return saved_post(self.submit_post(title))
+        return saved_post(self.submit_post(title, content))
 
-    def submit_post(self, title):
-        return self.submit("/posts/new/", {"title": title, "content": f"Body of {title}"})
+    def submit_post(self, title, content=None):
+        content = f"Body of {title}" if content is None else content
+        return self.submit("/posts/new/", {"title": title, "content": content})
 
 
 def saved_post(response):
@@ -937,6 +939,107 @@ FAILOVER = [
 ]
 
 
+# Backups -------------------------------------------------------------------
+# These destroy the database. A stack answers `backup(*args)`: the backup
+# service's `backup` command (now, list...), returning what it printed;
+# `backup_shell(script)`: a shell script run in the backups folder;
+# `restore(*args)`: the project's restore command, returning its exit status
+# and output; `destroy_database()`: the database lost, as with its volume;
+# `stored_posts()`: every post's every column, in order.
+
+# What a post may hold, all of which must come back byte for byte.
+AWKWARD_TEXT = "첫 줄\nline two: 'quoted' \"double\" \\backslash\t tab, émoji 🎉, NUL-free"
+
+
+def write_posts(browser, label, count=3):
+    titles = [unique(label) for _ in range(count)]
+    for title in titles:
+        assert browser.create_post(title, f"{title}\n{AWKWARD_TEXT}"), f"{title} was not saved"
+    return titles
+
+
+def next_second():
+    """The next whole second, UTC, as a restore takes it, once it has begun."""
+    moment = int(time.time()) + 1
+    time.sleep(moment - time.time() + 0.05)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+
+
+def latest_dump(stack):
+    return stack.backup("list").split()[-1]
+
+
+def check_a_restore_to_a_point_in_time_brings_back_exactly_the_posts_before_it(stack):
+    """A dump, posts after it, a moment, more posts; the database destroyed.
+    Restored to the moment: exactly the posts before it, byte for byte, from
+    the dump and the binary logs after it. Restored in full: every post."""
+    browser = Browser(stack)
+    assert browser.sign_up(unique("backup")).status_code == 302
+    write_posts(browser, "before the dump")
+    stack.backup("now")
+    dump = latest_dump(stack)
+    write_posts(browser, "before the moment")
+    moment = next_second()
+    time.sleep(1)  # the posts after the moment are written in a later second
+    after = write_posts(browser, "after the moment")
+    stack.backup("now")  # copies the binary logs that the first dump needs
+    everything = stack.stored_posts()
+    stack.destroy_database()
+    status, output = stack.restore(dump, moment)
+    assert status == 0, f"restore to {moment} failed:\n{output}"
+    before_moment = [post for post in everything if not any(title in post for title in after)]
+    assert stack.stored_posts() == before_moment, f"restored to {moment}: not the posts before it"
+    status, output = stack.restore(dump)
+    assert status == 0, f"the full restore failed:\n{output}"
+    assert stack.stored_posts() == everything, "restored in full: not every post"
+    assert write_posts(browser, "after the restore", 1), "the site takes no post after the restore"
+    return {"posts restored to the moment": len(before_moment), "in full": len(everything)}
+
+
+# Ways a dump gets damaged, as shell scripts run in the backups folder on a
+# copy of a good dump ($1): truncated; truncated with checksums made to
+# match (as by a copy that rewrote them); a byte changed in a binary log.
+DAMAGE = {
+    "truncated": "head -c 300 $1/dump.sql.gz > cut && mv cut $1/dump.sql.gz",
+    "truncated with matching checksums": (
+        "gzip -dc $1/dump.sql.gz | head -n 20 | gzip > cut && mv cut $1/dump.sql.gz"
+        " && (cd $1 && sha256sum dump.sql.gz > SHA256SUMS)"
+    ),
+    "a binary log corrupted": (
+        "log=$(ls $1/binlogs/*.0* | head -n 1) && printf X | dd of=$log bs=1 seek=200 conv=notrunc"
+    ),
+}
+
+
+def check_a_damaged_dump_is_refused_and_the_live_database_left_untouched(stack):
+    browser = Browser(stack)
+    assert browser.sign_up(unique("backup")).status_code == 302
+    write_posts(browser, "in the dump")
+    stack.backup("now")
+    write_posts(browser, "after the dump", 1)
+    good = latest_dump(stack)
+    stack.backup("now")  # gives the good dump a binary log
+    damaged = "00000000T000000Z"  # sorts first, so it is never the latest
+    before = stack.stored_posts()
+    for damage, script in DAMAGE.items():
+        stack.backup_shell(f"rm -rf {damaged} && cp -rp {good} {damaged}")
+        stack.backup_shell(f"set -- {damaged} && {script}")
+        try:
+            status, output = stack.restore(damaged)
+        finally:
+            stack.backup_shell(f"rm -rf {damaged}")
+        assert status != 0 and "damaged" in output, f"{damage}: not refused:\n{output}"
+        assert stack.stored_posts() == before, f"{damage}: the live database changed"
+        assert site_answers(stack), f"{damage}: the site stopped answering"
+    return {"refused": ", ".join(DAMAGE)}
+
+
+BACKUPS = [
+    check_a_damaged_dump_is_refused_and_the_live_database_left_untouched,
+    check_a_restore_to_a_point_in_time_brings_back_exactly_the_posts_before_it,
+]
+
+
 # The stack under Compose -----------------------------------------------------
 
 
@@ -1086,6 +1189,35 @@ class ComposeStack:
         self.compose("start", "db")
         self.wait_until_healthy(self.containers("db")[0])
 
+    def backup(self, *args):
+        return self.compose("exec", "-T", "backup", "/entrypoint.sh", "backup", *args)
+
+    def backup_shell(self, script):
+        self.compose("exec", "-T", "backup", "sh", "-c", f"cd /backups && {script}")
+
+    def restore(self, *args):
+        """The project's restore.sh, from the project folder (the current one)."""
+        result = subprocess.run(  # noqa: S603 (our own arguments)
+            ["sh", "restore.sh", *args],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        return result.returncode, result.stdout + result.stderr
+
+    def destroy_database(self):
+        """The database's container and volume removed, and a new one
+        started: empty, as on a new machine."""
+        volume = self.config["volumes"]["db-data"]["name"]
+        self.compose("rm", "--stop", "--force", "db")
+        self.docker("volume", "rm", volume)
+        self.compose("up", "--detach", "--wait", "--no-deps", "db")
+
+    def stored_posts(self):
+        code = "import json; from board.models import Post; print(json.dumps([[str(v) for v in p] for p in Post.objects.order_by('id').values_list()]))"  # noqa: E501
+        return json.loads(self.django(code))
+
     def crash_haproxy(self):
         """SIGKILL HAProxy's process from the host, as a crash would end it."""
         container = self.containers("haproxy")[0]
@@ -1148,13 +1280,19 @@ def main():
     parser.add_argument(
         "--failover", action="store_true", help="also kill and restart services under load"
     )
+    parser.add_argument(
+        "--backups",
+        action="store_true",
+        help="also back up, destroy and restore the database (its data is lost!)",
+    )
     options = parser.parse_args()
     if not __debug__:
         sys.exit("check_stack: the checks are assertions; run it without python -O")
     if not shutil.which("docker"):
         sys.exit("check_stack: the docker command is not installed")
     stack = ComposeStack()
-    checks = REQUEST_FLOW + HTTPS * stack.tls + COMPOSE_ONLY + FAILOVER * options.failover
+    checks = REQUEST_FLOW + HTTPS * stack.tls + COMPOSE_ONLY
+    checks += FAILOVER * options.failover + BACKUPS * options.backups
     failed = run_checks(stack, checks)
     print(f"{len(checks) - failed} of {len(checks)} checks passed")
     return 1 if failed else 0

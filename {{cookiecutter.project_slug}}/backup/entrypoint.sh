@@ -1,0 +1,302 @@
+#!/bin/sh
+# Start the backup image: backups of the database that are checked before
+# they are trusted, and a way back to any second since the oldest one kept.
+#
+#   backup forever            (the CMD) dump every BACKUP_INTERVAL seconds and
+#                             copy the binary logs off the server every
+#                             BINLOG_INTERVAL seconds; keep BACKUP_KEEP dumps
+#   backup now                dump once, now
+#   backup list               the dumps kept, oldest first
+#   backup health             the age of the last good dump; fails when it
+#                             is older than BACKUP_INTERVAL plus an hour
+#   backup verify <dump>      check a dump and its binary logs, touch nothing
+#   backup restore <dump> [<moment>]
+#                             replace DB_NAME with the dump, then replay its
+#                             binary logs, up to <moment> (UTC,
+#                             'YYYY-MM-DD HH:MM:SS') if given
+#
+# Each dump is a folder named by its UTC time, holding dump.sql.gz, the
+# binary logs written after it (binlogs/), and checksums of both; every file
+# is readable by its owner only. Any other command (a shell, say) runs as it is.
+set -eu
+umask 077
+
+# The container's path; the template's native tests run it elsewhere.
+backups="${BACKUP_DIR:-/backups}"
+
+# 1. Fail fast on a missing, empty or non-numeric setting, naming it.
+require_settings() {
+    for name in DB_HOST DB_PORT DB_NAME MYSQL_ROOT_PASSWORD \
+        BACKUP_INTERVAL BACKUP_KEEP BINLOG_INTERVAL; do
+        [ -n "$(printenv "$name")" ] || { echo "backup: $name must be set and non-empty" >&2; exit 1; }
+    done
+    for name in BACKUP_INTERVAL BACKUP_KEEP BINLOG_INTERVAL; do
+        case "$(printenv "$name")" in
+            *[!0-9]* | 0*) echo "backup: $name must be a whole number above 0" >&2 && exit 1 ;;
+        esac
+    done
+}
+
+# 2. Render the clients' options: the password goes in a file only this
+#    user reads, never on a command line, where `ps` would show it.
+render_options() {
+    options=$(mktemp)
+    trap 'rm -f "$options"' EXIT
+    printf '[client]\nhost=%s\nport=%s\nuser=root\npassword="%s"\n' \
+        "$DB_HOST" "$DB_PORT" "$MYSQL_ROOT_PASSWORD" > "$options"
+}
+
+sql() {
+    mysql --defaults-extra-file="$options" --batch --skip-column-names --execute "$1"
+}
+
+# 3. Check that the server answers, and keeps the binary logs that a
+#    recovery to a point in time replays.
+check_server() {
+    log_bin=$(sql "SELECT @@log_bin") || { echo "backup: cannot reach the database at $DB_HOST:$DB_PORT" >&2; exit 1; }
+    [ "$log_bin" = 1 ] || { echo "backup: binary logging is off on $DB_HOST: no recovery to a point in time" >&2; exit 1; }
+}
+
+# One dump, backup or restore at a time: a restore must not be dumped half
+# done. A lock whose holder died is taken over.
+lock() {
+    until mkdir "$backups/.lock" 2>/dev/null; do
+        holder=$(cat "$backups/.lock/pid" 2>/dev/null || true)
+        if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+            rm -rf "$backups/.lock"
+        else
+            sleep 1
+        fi
+    done
+    echo $$ > "$backups/.lock/pid"
+    trap 'rm -f "$options"; rm -rf "$backups/.lock"' EXIT
+}
+
+list() {
+    find "$backups" -mindepth 1 -maxdepth 1 -type d -name '*Z' -exec basename {} \; | sort
+}
+
+latest() {
+    list | tail -n 1
+}
+
+# The binary log and position a dump starts at, from its header:
+# "-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000004', SOURCE_LOG_POS=158;"
+# (MariaDB: CHANGE MASTER TO MASTER_LOG_FILE=..., MASTER_LOG_POS=...).
+start_of() {
+    gzip -dc "$1/dump.sql.gz" | head -n 40 \
+        | sed -n "s/.*_LOG_FILE='\([^']*\)', *[A-Z]*_LOG_POS=\([0-9]*\).*/\1 \2/p"
+}
+
+# Whether a client has an option (MySQL's and MariaDB's differ).
+supports() {
+    "$1" --help | grep -q -- "$2"
+}
+
+# The server's identity: a new data volume is a new server, whose binary
+# logs start again at 000001 and do not continue an earlier dump.
+server_id() {
+    sql "SHOW VARIABLES LIKE 'server_uuid'" | cut -f 2
+}
+
+# Copy the closed binary logs of a dump's chain that are not copied yet
+# (from its start, and before $2 when given). The server's current log is
+# closed first when it holds anything new. No dump yet, another server, or a
+# log the chain needs that the server no longer has: the chain is broken
+# (`broken` says why), and only a fresh dump starts a new one.
+ship_binlogs() {
+    broken="" chain="$backups/$1" end="${2:-}"
+    [ -n "$1" ] || { broken="there is no dump yet" && return; }
+    if [ "$(server_id)" != "$(cat "$chain/server")" ]; then
+        broken="the database server changed since dump $1 (a new data volume?)"
+        return
+    fi
+    mkdir -p "$chain/binlogs"
+    current=$(sql "SHOW BINARY LOGS" | tail -n 1 | cut -f 1,2)
+    if [ "$current" != "$(cat "$chain/binlogs/.current" 2>/dev/null || true)" ]; then
+        sql "FLUSH BINARY LOGS"
+        sql "SHOW BINARY LOGS" | tail -n 1 | cut -f 1,2 > "$chain/binlogs/.current"
+    fi
+    read -r start _ < "$chain/start"
+    last=$(shipped "$chain" | tail -n 1)
+    # The closed logs from the chain's start (or after the last one copied),
+    # which must follow on without a gap.
+    wanted=$(sql "SHOW BINARY LOGS" | sed '$d' | cut -f 1 \
+        | awk -v start="$start" -v last="$last" -v end="$end" '
+            $1 < start || (last != "" && $1 <= last) || (end != "" && $1 >= end) { next }
+            !checked++ {
+                digits = length(last) - index(last, ".")
+                want = last == "" ? start : sprintf("%s%0" digits "d", \
+                    substr(last, 1, length(last) - digits), substr(last, length(last) - digits + 1) + 1)
+                if ($1 != want) { print "MISSING " want; exit }
+            }
+            { print $1 }')
+    case "$wanted" in
+        MISSING*)
+            broken="the server no longer has binary log ${wanted#MISSING } of dump $1"
+            return
+            ;;
+    esac
+    for name in $wanted; do
+        mysqlbinlog --defaults-extra-file="$options" --read-from-remote-server --raw \
+            --result-file="$chain/binlogs/.partial-" "$name"
+        mv "$chain/binlogs/.partial-$name" "$chain/binlogs/$name"
+        (cd "$chain/binlogs" && sha256sum "$name" >> SHA256SUMS)
+    done
+}
+
+# The binary logs a chain holds, in order.
+shipped() {
+    find "$1/binlogs" -name '*.[0-9]*' ! -name '.*' -exec basename {} \; 2>/dev/null | sort
+}
+
+# A consistent dump, without blocking writers (--single-transaction), that
+# starts a fresh binary log and notes it. It counts once it checks out.
+dump() {
+    previous=$(latest)
+    ship_binlogs "$previous"
+    # Named by the second: the next dump waits for a second of its own.
+    while [ -e "$backups/$(date -u +%Y%m%dT%H%M%SZ)" ]; do sleep 1; done
+    stamp=$(date -u +%Y%m%dT%H%M%SZ)
+    partial="$backups/.partial-$stamp"
+    rm -rf "$backups"/.partial-*
+    mkdir "$partial"
+    server_id > "$partial/server"
+    # MySQL 8.0.26 and later call it --source-data, MariaDB --master-data.
+    position=--source-data=2
+    supports mysqldump --source-data || position=--master-data=2
+    # MySQL with GTIDs (9.x has them on) would have a restore claim the dumped
+    # server's GTIDs, which fails on a server that has them already.
+    gtids=""
+    ! supports mysqldump --set-gtid-purged || gtids=--set-gtid-purged=OFF
+    # shellcheck disable=SC2086  # no word when empty
+    mysqldump --defaults-extra-file="$options" --single-transaction "$position" $gtids \
+        --flush-logs --routines --events --triggers --hex-blob --no-tablespaces "$DB_NAME" \
+        | gzip > "$partial/dump.sql.gz"
+    (cd "$partial" && sha256sum dump.sql.gz > SHA256SUMS)
+    if ! check_dump "$partial" || ! start_of "$partial" | grep -q .; then
+        rm -rf "$partial"
+        echo "backup: the dump of $DB_NAME at $stamp did not check out" >&2
+        return 1
+    fi
+    start_of "$partial" > "$partial/start"
+    mv "$partial" "$backups/$stamp"
+    # The previous chain ends where this dump starts.
+    ship_binlogs "$previous" "$(cut -d ' ' -f 1 "$backups/$stamp/start")"
+    echo "backup: dumped $DB_NAME to $stamp ($(wc -c < "$backups/$stamp/dump.sql.gz") bytes compressed)" >&2
+    list | head -n "-$BACKUP_KEEP" | while read -r old; do
+        rm -rf "${backups:?}/$old"
+        echo "backup: removed dump $old (BACKUP_KEEP=$BACKUP_KEEP)" >&2
+    done
+}
+
+# A dump is whole when its checksum holds, it decompresses, and mysqldump
+# wrote its last line, which it does only when it finished.
+check_dump() {
+    (cd "$1" && sha256sum --check --quiet SHA256SUMS) \
+        && gzip --test "$1/dump.sql.gz" \
+        && gzip -dc "$1/dump.sql.gz" | tail -n 1 | grep -q '^-- Dump completed'
+}
+
+verify() {
+    chain="$backups/$1"
+    case "$1" in
+        */* | .* | '') echo "backup: no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')" >&2 && return 1 ;;
+    esac
+    [ -f "$chain/dump.sql.gz" ] || { echo "backup: no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')" >&2 && return 1; }
+    check_dump "$chain" || { echo "backup: dump $1 is damaged (truncated or corrupted): refusing it" >&2 && return 1; }
+    if [ -f "$chain/binlogs/SHA256SUMS" ]; then
+        (cd "$chain/binlogs" && sha256sum --check --quiet SHA256SUMS) \
+            || { echo "backup: a binary log of dump $1 is damaged: refusing it" >&2 && return 1; }
+    fi
+    echo "backup: dump $1 checks out" >&2
+}
+
+# Into a fresh database: dropped, created, loaded, then the binary logs
+# replayed. None of it goes into the binary log (sql_log_bin=0): a fresh
+# dump afterwards starts the next chain.
+restore() {
+    verify "$1"
+    moment="${2:-}"
+    if [ -n "$moment" ] && ! echo "$moment" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$'; then
+        echo "backup: the moment must read 'YYYY-MM-DD HH:MM:SS' (UTC), not '$moment'" >&2
+        return 1
+    fi
+    chain="$backups/$1"
+    quiet="--init-command=SET SESSION sql_log_bin=0"
+    echo "backup: restoring $DB_NAME from dump $1" >&2
+    mysql --defaults-extra-file="$options" "$quiet" --execute \
+        "DROP DATABASE IF EXISTS \`$DB_NAME\`; CREATE DATABASE \`$DB_NAME\` CHARACTER SET utf8mb4"
+    gzip -dc "$chain/dump.sql.gz" | mysql --defaults-extra-file="$options" "$quiet" "$DB_NAME"
+    logs=$(shipped "$chain")
+    if [ -n "$logs" ]; then
+        read -r _ position < "$chain/start"
+        echo "backup: replaying $(echo "$logs" | wc -l) binary logs${moment:+ up to $moment UTC}" >&2
+        # A failing mysqlbinlog leaves a line that is not SQL, so that the
+        # mysql at the end of the pipe fails too (sh has no pipefail).
+        # The logged changes run as new ones (--skip-gtids): with GTIDs, a
+        # server that ran them once would skip them silently.
+        gtids=""
+        ! supports mysqlbinlog --skip-gtids || gtids=--skip-gtids
+        # shellcheck disable=SC2086  # one file name per word; no word when empty
+        (cd "$chain/binlogs" && TZ=UTC mysqlbinlog --database="$DB_NAME" --start-position="$position" \
+            $gtids ${moment:+"--stop-datetime=$moment"} $logs || echo "mysqlbinlog failed;") \
+            | mysql --defaults-extra-file="$options" "$quiet"
+    fi
+    echo "backup: restored $DB_NAME from dump $1${moment:+ up to $moment UTC}" >&2
+    dump
+}
+
+health() {
+    newest=$(latest)
+    [ -n "$newest" ] || { echo "backup: no good dump yet"; return 1; }
+    age=$(($(date +%s) - $(stat -c %Y "$backups/$newest/dump.sql.gz")))
+    echo "backup: last good dump $newest, $age s ago"
+    [ "$age" -le $((BACKUP_INTERVAL + 3600)) ]
+}
+
+# A failure is loud in the log and tried again at the next round; the
+# healthcheck turns unhealthy when the last good dump gets too old. Each
+# round is a fresh run of this script, where any failing step stops it.
+forever() {
+    trap 'exit 0' TERM INT
+    while :; do
+        newest=$(latest)
+        if [ -z "$newest" ] || [ "$(($(date +%s) - $(stat -c %Y "$backups/$newest/dump.sql.gz")))" -ge "$BACKUP_INTERVAL" ]; then
+            task=now what="dump $DB_NAME"
+        else
+            task=ship what="copy the binary logs"
+        fi
+        sh "$0" backup "$task" \
+            || echo "backup: FAILED to $what (see above); the last good dump is ${newest:-none}; trying again in $BINLOG_INTERVAL s" >&2
+        sleep "$BINLOG_INTERVAL" &
+        wait $!
+    done
+}
+
+# 4. Become the command.
+case "${1:-} ${2:-}" in
+    "backup forever") require_settings && forever ;;
+    "backup list") list ;;
+    "backup health") require_settings && health ;;
+    "backup "*)
+        require_settings
+        render_options
+        check_server
+        lock
+        case "$2" in
+            now) dump ;;
+            ship)
+                ship_binlogs "$(latest)"
+                if [ -n "$broken" ]; then
+                    echo "backup: $broken; dumping now" >&2
+                    dump
+                fi
+                ;;
+            verify) verify "${3:-}" ;;
+            restore) restore "${3:-}" "${4:-}" ;;
+            *) echo "backup: no command '$2' (now, list, health, verify, restore)" >&2 && exit 1 ;;
+        esac
+        ;;
+    *) exec "$@" ;;
+esac

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Restore the database from a dump of the backup service, optionally up to
+# a moment after it:
+#
+#   ./restore.sh                                   list the dumps kept
+#   ./restore.sh <dump>                            the dump, and every change after it
+#   ./restore.sh <dump> 'YYYY-MM-DD HH:MM:SS'      ... up to that moment (UTC)
+#
+# 1. Check the dump and its binary logs; a damaged one is refused before
+#    anything stops, and the live database is left as it is.
+# 2. Stop the app replicas, the only writers.
+# 3. Replace the database with the dump, replay the binary logs, and take a
+#    fresh dump of the result (backup/entrypoint.sh, "restore").
+# 4. Check that the schema has every migration of the code (migrate --check).
+# 5. Start the replicas again, and wait until they are healthy.
+# If step 3 or 4 fails the replicas stay stopped (the database may be half
+# restored): restore another dump, or fix what the message says.
+set -eu
+cd "$(dirname "$0")"
+
+backup() {
+    docker compose exec -T backup /entrypoint.sh backup "$@"
+}
+
+if [ $# -eq 0 ]; then
+    echo "restore: the dumps kept, oldest first (./restore.sh <dump> ['YYYY-MM-DD HH:MM:SS']):"
+    backup list
+    exit 0
+fi
+
+backup verify "$1"
+
+# As many replicas as run now come back; if none run, the compose file's number.
+count=$(docker compose ps --quiet app | wc -l)
+scale=""
+if [ "$count" -gt 0 ]; then
+    scale="--scale=app=$count"
+fi
+echo "restore: stopping the app replicas"
+docker compose stop app
+
+if ! backup restore "$@"; then
+    echo "restore: FAILED; the app stays stopped. Restore another dump: ./restore.sh" >&2
+    exit 1
+fi
+if ! docker compose run --rm --no-deps migrate python manage.py migrate --check; then
+    echo "restore: the restored schema lacks migrations of this code; the app stays stopped." >&2
+    echo "restore: apply them (docker compose run --rm migrate), then: docker compose up -d" >&2
+    exit 1
+fi
+
+echo "restore: starting the app replicas"
+# shellcheck disable=SC2086  # no word when empty
+docker compose up --detach --wait --no-deps --no-recreate $scale app
+echo "restore: done"
