@@ -28,7 +28,7 @@ if [ $# -eq 0 ]; then
     exit 0
 fi
 
-backup verify "$1"
+backup verify "$@"
 
 # As many replicas as run now come back; if none run, the compose file's number.
 count=$(docker compose ps --quiet app | wc -l)

@@ -254,7 +254,7 @@ class NativeStack:
             outputs.append(result.stdout + result.stderr)
             return result.returncode == 0
 
-        if not step(backup, "backup", "verify", args[0]):
+        if not step(backup, "backup", "verify", *args):
             return 1, "".join(outputs)
         for replica in self.replicas:
             replica.stop()

@@ -6,10 +6,13 @@
 #                             copy the binary logs off the server every
 #                             BINLOG_INTERVAL seconds; keep BACKUP_KEEP dumps
 #   backup now                dump once, now
+#   backup ship               copy the binary logs now
 #   backup list               the dumps kept, oldest first
 #   backup health             the age of the last good dump; fails when it
 #                             is older than BACKUP_INTERVAL plus an hour
-#   backup verify <dump>      check a dump and its binary logs, touch nothing
+#   backup verify <dump> [<moment>]
+#                             check a dump, its binary logs and the moment;
+#                             touch nothing
 #   backup restore <dump> [<moment>]
 #                             replace DB_NAME with the dump, then replay its
 #                             binary logs, up to <moment> (UTC,
@@ -198,30 +201,40 @@ check_dump() {
         && gzip -dc "$1/dump.sql.gz" | tail -n 1 | grep -q '^-- Dump completed'
 }
 
+# A dump to restore: it exists and checks out, and so do its binary logs;
+# a moment, if given, reads as one and is not before the dump.
 verify() {
-    chain="$backups/$1"
+    chain="$backups/$1" moment="${2:-}"
     case "$1" in
-        */* | .* | '') echo "backup: no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')" >&2 && return 1 ;;
+        */* | .* | '') refuse "no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')" ;;
     esac
-    [ -f "$chain/dump.sql.gz" ] || { echo "backup: no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')" >&2 && return 1; }
-    check_dump "$chain" || { echo "backup: dump $1 is damaged (truncated or corrupted): refusing it" >&2 && return 1; }
+    [ -f "$chain/dump.sql.gz" ] || refuse "no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')"
+    check_dump "$chain" || refuse "dump $1 is damaged (truncated or corrupted): refusing it"
     if [ -f "$chain/binlogs/SHA256SUMS" ]; then
         (cd "$chain/binlogs" && sha256sum --check --quiet SHA256SUMS) \
-            || { echo "backup: a binary log of dump $1 is damaged: refusing it" >&2 && return 1; }
+            || refuse "a binary log of dump $1 is damaged: refusing it"
+    fi
+    if [ -n "$moment" ]; then
+        echo "$moment" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$' \
+            || refuse "the moment must read 'YYYY-MM-DD HH:MM:SS' (UTC), not '$moment'"
+        taken=$(echo "$1" | sed 's/^\(....\)\(..\)\(..\)T\(..\)\(..\)\(..\)Z$/\1-\2-\3 \4:\5:\6/')
+        if expr "$moment" \< "$taken" >/dev/null; then
+            refuse "$moment is before dump $1 was taken ($taken UTC): choose an earlier dump"
+        fi
     fi
     echo "backup: dump $1 checks out" >&2
+}
+
+refuse() {
+    echo "backup: $1" >&2
+    exit 1
 }
 
 # Into a fresh database: dropped, created, loaded, then the binary logs
 # replayed. None of it goes into the binary log (sql_log_bin=0): a fresh
 # dump afterwards starts the next chain.
 restore() {
-    verify "$1"
-    moment="${2:-}"
-    if [ -n "$moment" ] && ! echo "$moment" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$'; then
-        echo "backup: the moment must read 'YYYY-MM-DD HH:MM:SS' (UTC), not '$moment'" >&2
-        return 1
-    fi
+    verify "$1" "$2"
     chain="$backups/$1"
     quiet="--init-command=SET SESSION sql_log_bin=0"
     echo "backup: restoring $DB_NAME from dump $1" >&2
@@ -293,9 +306,9 @@ case "${1:-} ${2:-}" in
                     dump
                 fi
                 ;;
-            verify) verify "${3:-}" ;;
+            verify) verify "${3:-}" "${4:-}" ;;
             restore) restore "${3:-}" "${4:-}" ;;
-            *) echo "backup: no command '$2' (now, list, health, verify, restore)" >&2 && exit 1 ;;
+            *) echo "backup: no command '$2' (forever, now, ship, list, health, verify, restore)" >&2 && exit 1 ;;
         esac
         ;;
     *) exec "$@" ;;

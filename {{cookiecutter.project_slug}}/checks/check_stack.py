@@ -1011,7 +1011,14 @@ DAMAGE = {
 }
 
 
-def check_a_damaged_dump_is_refused_and_the_live_database_left_untouched(stack):
+# Moments a restore must refuse, with why.
+BAD_MOMENTS = {
+    "2000-01-01 00:00:00": "is before dump",
+    "yesterday": "the moment must read 'YYYY-MM-DD HH:MM:SS'",
+}
+
+
+def check_a_damaged_dump_or_a_bad_moment_is_refused_and_the_live_database_left_untouched(stack):
     browser = Browser(stack)
     assert browser.sign_up(unique("backup")).status_code == 302
     write_posts(browser, "in the dump")
@@ -1031,11 +1038,16 @@ def check_a_damaged_dump_is_refused_and_the_live_database_left_untouched(stack):
         assert status != 0 and "damaged" in output, f"{damage}: not refused:\n{output}"
         assert stack.stored_posts() == before, f"{damage}: the live database changed"
         assert site_answers(stack), f"{damage}: the site stopped answering"
-    return {"refused": ", ".join(DAMAGE)}
+    for moment, reason in BAD_MOMENTS.items():
+        status, output = stack.restore(good, moment)
+        assert status != 0 and reason in output, f"a restore to {moment!r}: not refused:\n{output}"
+        assert stack.stored_posts() == before, f"a restore to {moment!r}: the database changed"
+        assert site_answers(stack), f"a restore to {moment!r}: the site stopped answering"
+    return {"refused": ", ".join([*DAMAGE, *BAD_MOMENTS])}
 
 
 BACKUPS = [
-    check_a_damaged_dump_is_refused_and_the_live_database_left_untouched,
+    check_a_damaged_dump_or_a_bad_moment_is_refused_and_the_live_database_left_untouched,
     check_a_restore_to_a_point_in_time_brings_back_exactly_the_posts_before_it,
 ]
 
