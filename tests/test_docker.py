@@ -31,6 +31,9 @@ from urllib3.exceptions import InsecureRequestWarning
 
 CHECKS = load_stack_checks()
 ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
+# What does not depend on the proxy choice runs once, on the stack with both
+# proxies (every service there is).
+ONE_CHOICE = [next(iter(PROXY_CHOICES))]
 # How each image's server tells its version.
 VERSION_COMMANDS = {
     "nginx": ["nginx", "-v"],
@@ -163,6 +166,7 @@ def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_a_shell_in_any_container_needs_no_settings(stack):
     # `docker compose run <service> sh`: the entrypoint sets nothing up, so
     # even an empty required variable does not stop it.
@@ -251,6 +255,7 @@ def test_a_deploy_rolls_new_code_onto_every_replica_with_no_failed_request(
         print(f"\n[{'+'.join(proxies_of(stack.project))}] deploy: {figures}")
 
 
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_a_deploy_whose_replicas_fail_their_healthcheck_leaves_the_old_ones_serving(
     stack, shipped_driver
 ):
@@ -378,9 +383,6 @@ def test_a_failed_acme_order_is_loud_in_the_log_and_the_site_keeps_its_certifica
 
 # Backups, on a real MySQL ------------------------------------------------------
 
-# The backups do not depend on the proxies: one proxy choice runs them.
-ONE_CHOICE = [next(iter(PROXY_CHOICES))]
-
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_backups_are_private_and_the_healthcheck_tells_the_age_of_the_last_one(
@@ -406,6 +408,7 @@ def test_backups_on_mysql(stack, shipped_driver, check, capsys):
         print(f"\n[Docker, MySQL] {check.__name__}: {details}")
 
 
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_posts_survive_down_and_up(stack, shipped_driver):
     before = shipped_driver.stored_titles()
     assert before, "the checks saved no post"

@@ -211,11 +211,17 @@ class Load:
         stored = Counter(stack.stored_titles())
         lost = set(self.acknowledged) - set(stored)
         return {
-            "failed GETs": f"{len(self.failed_gets)} of {self.gets}",
-            "failed POSTs": f"{len(self.failed_posts)} of {self.posts}",
+            "failed GETs": failed(self.failed_gets, self.gets),
+            "failed POSTs": failed(self.failed_posts, self.posts),
             "saved posts lost": len(lost),
             "posts saved twice": sum(1 for count in stored.values() if count > 1),
         }
+
+
+def failed(failures, sent):
+    """How many of `sent` requests failed, and what they got: "1 of 245 (502: 1)"."""
+    got = ", ".join(f"{what}: {count}" for what, count in Counter(failures).items())
+    return f"{len(failures)} of {sent}" + (f" ({got})" if got else "")
 
 
 # Asking the stack --------------------------------------------------------------
@@ -948,7 +954,7 @@ FAILOVER = [
 # `stored_posts()`: every post's every column, in order.
 
 # What a post may hold, all of which must come back byte for byte.
-AWKWARD_TEXT = "첫 줄\nline two: 'quoted' \"double\" \\backslash\t tab, émoji 🎉, NUL-free"
+AWKWARD_TEXT = "첫 줄\nline two: 'quoted' \"double\" \\backslash\t tab, émoji 🎉"
 
 
 def write_posts(browser, label, count=3):
@@ -959,7 +965,7 @@ def write_posts(browser, label, count=3):
 
 
 def next_second():
-    """The next whole second, UTC, as a restore takes it, once it has begun."""
+    """The next whole second, in UTC as a restore takes it; back once it has begun."""
     moment = int(time.time()) + 1
     time.sleep(moment - time.time() + 0.05)
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
