@@ -75,10 +75,13 @@ class Layout:
         return self.workdir / "static"
 
 
+def compose_file(project):
+    return yaml.safe_load((project / "docker-compose.yml").read_text())
+
+
 def compose_app_environment(project):
     """The DJANGO_* switches the compose file gives the app (HTTPS ones, with TLS)."""
-    model = yaml.safe_load((project / "docker-compose.yml").read_text())
-    environment = model["x-django"]["environment"]
+    environment = compose_file(project)["x-django"]["environment"]
     own = {"DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
     return {k: v for k, v in environment.items() if k.startswith("DJANGO_") and k not in own}
 
@@ -281,10 +284,9 @@ def acme(layout):
 
 def backup(layout):
     """The backup service; it runs commands (backup now, backup restore), not a server."""
-    model = yaml.safe_load((layout.project / "docker-compose.yml").read_text())
     schedule = {
         name: value
-        for name, value in model["services"]["backup"]["environment"].items()
+        for name, value in compose_file(layout.project)["services"]["backup"]["environment"].items()
         if name.startswith(("BACKUP_", "BINLOG_"))
     }
     # Without a database (tier 3), an address where none answers.

@@ -143,6 +143,8 @@ ship_binlogs() {
     for name in $wanted; do
         mysqlbinlog --defaults-extra-file="$options" --read-from-remote-server --raw \
             --result-file="$chain/binlogs/.partial-" "$name"
+        # mysqlbinlog makes its files readable by the group whatever the umask.
+        chmod 600 "$chain/binlogs/.partial-$name"
         mv "$chain/binlogs/.partial-$name" "$chain/binlogs/$name"
         (cd "$chain/binlogs" && sha256sum "$name" >> SHA256SUMS)
     done
