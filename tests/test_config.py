@@ -15,7 +15,7 @@ import pytest
 from harness import tls
 from harness.commands import run
 from harness.services import SERVICES, Layout
-from harness.template import PROXY_CHOICES, proxies_of
+from harness.template import EVERY_PROXY, PROXY_CHOICES, proxies_of
 
 DOMAIN = "board.example.org"
 PORTS = {
@@ -124,7 +124,7 @@ def test_django_entrypoint_with_a_database_host_requires_its_credentials(django)
 # is enough for them.
 EVERY_SERVICE = [
     *RENDERING,
-    *(pytest.param((next(iter(PROXY_CHOICES)), name), id=name) for name in ("django", "backup")),
+    *(pytest.param((EVERY_PROXY, name), id=name) for name in ("django", "backup")),
 ]
 
 

@@ -26,14 +26,20 @@ from harness import standins, tls
 from harness.compose import ComposeProject
 from harness.engine import DockerEngine
 from harness.processes import free_port
-from harness.template import PROXY_CHOICES, TEMPLATE, load_stack_checks, proxies_of
+from harness.template import (
+    EVERY_PROXY,
+    PROXY_CHOICES,
+    TEMPLATE,
+    load_stack_checks,
+    proxies_of,
+)
 from urllib3.exceptions import InsecureRequestWarning
 
 CHECKS = load_stack_checks()
 ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
-# What does not depend on the proxy choice runs once, on the stack with both
-# proxies (every service there is).
-ONE_CHOICE = [next(iter(PROXY_CHOICES))]
+# What does not depend on the proxy choice runs once, on the stack with every
+# proxy (every service there is).
+ONE_CHOICE = [EVERY_PROXY]
 # How each image's server tells its version.
 VERSION_COMMANDS = {
     "nginx": ["nginx", "-v"],

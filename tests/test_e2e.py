@@ -16,7 +16,7 @@ import pytest
 from harness import processes, services, tls
 from harness.commands import run
 from harness.native import NativeStack
-from harness.template import CONTEXT, PROXY_CHOICES, load_stack_checks
+from harness.template import CONTEXT, EVERY_PROXY, PROXY_CHOICES, load_stack_checks
 
 CHECKS = load_stack_checks()
 # Outside Docker no restart policy brings a crashed HAProxy back: that
@@ -77,7 +77,7 @@ def test_failover(healthy, scenario, capsys):
 
 
 # The backups do not depend on the proxies: one proxy choice runs them.
-@pytest.mark.parametrize("stack", [next(iter(PROXY_CHOICES))], indirect=True)
+@pytest.mark.parametrize("stack", [EVERY_PROXY], indirect=True)
 @pytest.mark.parametrize("check", CHECKS.BACKUPS, ids=named)
 def test_backups(healthy, check, capsys):
     figures = check(healthy)
@@ -86,7 +86,7 @@ def test_backups(healthy, check, capsys):
         print(f"\n[native, MariaDB] {check.__name__}: {details}")
 
 
-@pytest.mark.parametrize("stack", [next(iter(PROXY_CHOICES))], indirect=True)
+@pytest.mark.parametrize("stack", [EVERY_PROXY], indirect=True)
 def test_backups_keep_the_last_backup_keep_dumps_and_remove_older_ones(healthy):
     backup = services.backup(healthy.layout)
     before = healthy.backup("list").split()

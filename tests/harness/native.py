@@ -227,11 +227,11 @@ class NativeStack:
     def start_database(self):
         self.mariadb.start()
 
-    def backup(self, *args, check=True):
+    def backup(self, *args):
         """The backup service's `backup` command, run once; what it printed."""
         service = services.backup(self.layout)
         command = ["sh", service.entrypoint, "backup", *args]
-        return run(command, env=service.env(), check=check, timeout=120).stdout
+        return run(command, env=service.env(), timeout=120).stdout
 
     def backup_shell(self, script):
         run(["sh", "-c", script], cwd=self.layout.workdir / "backups")

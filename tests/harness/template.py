@@ -27,6 +27,8 @@ PROXY_CHOICES = {
     for count in range(len(PROXIES), 0, -1)
     for chosen in itertools.combinations(PROXIES, count)
 }
+# The choice with every proxy: what the proxy choice does not change runs there, once.
+EVERY_PROXY = next(iter(PROXY_CHOICES))
 MYSQL_VERSIONS = CONTEXT["mysql_version"]
 TLS_MODES = CONTEXT["tls"]
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
