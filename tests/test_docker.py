@@ -400,7 +400,7 @@ def test_backups_are_private_and_the_healthcheck_tells_the_age_of_the_last_one(
     assert health["Status"] == "healthy", health
     assert re.match(r"backup: last good dump \d{8}T\d{6}Z, \d+ s ago", health["Log"][-1]["Output"])
     # A second dump copies the first one's binary logs: every kind of file is there.
-    stack.compose("exec", "-T", "backup", "/entrypoint.sh", "backup", "now")
+    shipped_driver.backup("now")
     listing = stack.compose("exec", "-T", "backup", "find", "/backups", "-printf", "%m %u %p\n")
     assert re.search(r"/binlogs/binlog\.\d+$", listing.stdout, re.MULTILINE), listing.stdout
     modes = {line.split()[0] for line in listing.stdout.splitlines()}

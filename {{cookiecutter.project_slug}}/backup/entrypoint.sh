@@ -262,10 +262,15 @@ restore() {
     dump
 }
 
+# Seconds since dump $1 was written.
+age_of() {
+    echo $(($(date +%s) - $(stat -c %Y "$backups/$1/dump.sql.gz")))
+}
+
 health() {
     newest=$(latest)
     [ -n "$newest" ] || { echo "backup: no good dump yet"; return 1; }
-    age=$(($(date +%s) - $(stat -c %Y "$backups/$newest/dump.sql.gz")))
+    age=$(age_of "$newest")
     echo "backup: last good dump $newest, $age s ago"
     [ "$age" -le $((BACKUP_INTERVAL + 3600)) ]
 }
@@ -277,7 +282,7 @@ forever() {
     trap 'exit 0' TERM INT
     while :; do
         newest=$(latest)
-        if [ -z "$newest" ] || [ "$(($(date +%s) - $(stat -c %Y "$backups/$newest/dump.sql.gz")))" -ge "$BACKUP_INTERVAL" ]; then
+        if [ -z "$newest" ] || [ "$(age_of "$newest")" -ge "$BACKUP_INTERVAL" ]; then
             task=now what="dump $DB_NAME"
         else
             task=ship what="copy the binary logs"
