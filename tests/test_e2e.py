@@ -12,6 +12,8 @@ redirect, HSTS and user-flow checks; ACME runs against Pebble, and renews
 under load.
 """
 
+import time
+
 import pytest
 from harness import processes, services, tls
 from harness.commands import run
@@ -65,25 +67,55 @@ def test_request_flow(healthy, check):
     check(healthy)
 
 
+def report(capsys, where, what, figures):
+    """Print a scenario's figures in the test log, whatever pytest captures."""
+    with capsys.disabled():
+        details = ", ".join(f"{name} {value}" for name, value in figures.items())
+        print(f"\n[{where}] {what}: {details}")
+
+
 @pytest.mark.parametrize("scenario", FAILOVER, ids=named)
 def test_failover(healthy, scenario, capsys):
     try:
         figures = scenario(healthy)
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n{healthy.log_tails()}") from None
-    with capsys.disabled():
-        details = ", ".join(f"{name} {value}" for name, value in figures.items())
-        print(f"\n[{'+'.join(healthy.proxies)}] {scenario.__name__}: {details}")
+    report(capsys, "+".join(healthy.proxies), scenario.__name__, figures)
+
+
+def test_no_request_fails_while_the_web_servers_reload_again_and_again(healthy, capsys):
+    """Apache reloads whenever the replicas change (its entrypoint), and an
+    operator reloads nginx after an edit. A reloading web server closes its
+    idle connections, and HAProxy must never have sent a POST on one just
+    then. Many reloads under a busy load: each opens that race for a moment."""
+    workers = {name: live_workers(healthy, name) for name in healthy.proxies}
+    reloads = 0
+    with CHECKS.Load(healthy, clients=8, post_every=2) as load:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for name in healthy.proxies:
+                healthy.reload_proxy(name)
+                reloads += 1
+            load.run_for(0.2)
+    figures = {"reloads": reloads, **load.figures(healthy)}
+    report(capsys, "+".join(healthy.proxies), "web servers reloading", figures)
+    assert load.failed_gets == [] and load.failed_posts == [], figures
+    CHECKS.seconds_until_all_up(healthy, timeout=5)
+    for name, before in workers.items():
+        assert not before & live_workers(healthy, name), f"{name} never replaced its workers"
+
+
+def live_workers(stack, name):
+    """A web server's processes but its first (the master, which stays)."""
+    server = stack.servers[name]
+    return set(processes.live_processes(server.process.pid)) - {server.process.pid}
 
 
 # The backups do not depend on the proxies: one proxy choice runs them.
 @pytest.mark.parametrize("stack", [EVERY_PROXY], indirect=True)
 @pytest.mark.parametrize("check", CHECKS.BACKUPS, ids=named)
 def test_backups(healthy, check, capsys):
-    figures = check(healthy)
-    with capsys.disabled():
-        details = ", ".join(f"{name} {value}" for name, value in figures.items())
-        print(f"\n[native, MariaDB] {check.__name__}: {details}")
+    report(capsys, "native, MariaDB", check.__name__, check(healthy))
 
 
 @pytest.mark.parametrize("stack", [EVERY_PROXY], indirect=True)
@@ -150,5 +182,4 @@ def test_acme_renewal_swaps_the_certificate_with_no_failed_request(mode_stack, c
     figures = load.figures(mode_stack)
     assert after != before, "the served certificate did not change"
     assert load.failed_gets == [] and load.failed_posts == [], figures
-    with capsys.disabled():
-        print(f"\n[{'+'.join(mode_stack.proxies)}] ACME renewal under load: {figures}")
+    report(capsys, "+".join(mode_stack.proxies), "ACME renewal under load", figures)

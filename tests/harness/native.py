@@ -194,6 +194,10 @@ class NativeStack:
         query = f"SELECT title FROM `{self.database_name}`.board_post"  # noqa: S608 (our own name)
         return sorted(self.mariadb.sql(query).splitlines())
 
+    def reload_proxy(self, name):
+        """A graceful reload of a web server, as its own reload command does it."""
+        self.servers[name].process.send_signal(services.SERVICES[name](self.layout).reload)
+
     def kill_proxy(self, name):
         self.servers[name].kill()
 
