@@ -17,7 +17,8 @@ from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_a
 
 DEFAULTS = default_answers()
 
-# Each tier is one module; `./run-tests -m "not e2e and not docker"` runs the fast ones.
+# Each tier is one module;
+# `./run-tests -m "not e2e and not docker and not bench"` runs the fast ones.
 TIERS = {
     "test_answers": "bake",
     "test_bake": "bake",
@@ -26,6 +27,7 @@ TIERS = {
     "test_app": "app",
     "test_e2e": "e2e",
     "test_docker": "docker",
+    "test_bench": "bench",
 }
 
 

@@ -249,8 +249,8 @@ def test_template_ci_workflow_passes_the_github_schema():
     )
 
 
-def test_template_scripts_pass_shellstdout_of():
-    stdout_of([tool("shellcheck"), ".ci/run", "run-tests"], TEMPLATE)
+def test_template_scripts_pass_shellcheck():
+    stdout_of([tool("shellcheck"), ".ci/run", "run-tests", "with-venv", "bench/run"], TEMPLATE)
 
 
 def test_cookiecutter_json_holds_exactly_the_documented_prompts():

@@ -1,0 +1,375 @@
+"""What each layer of the stack costs and buys, measured side by side.
+
+    bench/run            # about 7 minutes: bench/results/<date>-<machine>.md and .png
+    bench/run --smoke    # 1 s per contender: proves the command still works
+
+It bakes the template once per web server, with tls=none (the proxy layers
+are compared, not TLS), starts both stacks natively with the test tiers'
+launcher (tests/harness), one app replica each, on one MariaDB; seeds the
+post list; and drives every contender with wrk. The contenders run round by
+round, interleaved, so a noisy neighbour on a shared machine hits all of them
+alike; each figure is the median over the rounds, with its spread (lowest to
+highest round). Requests per second move with the machine's load. The CPU
+time each service spends per answer holds steady, and is what the layers
+are compared by.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from harness import processes, services  # noqa: E402
+from harness.mariadb import MariaDB  # noqa: E402
+from harness.native import NativeStack  # noqa: E402
+from harness.processes import Server, free_port  # noqa: E402
+from harness.template import load_stack_checks  # noqa: E402
+
+from bench import report  # noqa: E402
+
+CHECKS = load_stack_checks()
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Every page of the post list full, each post with comments to count.
+POSTS, COMMENTS_PER_POST = 200, 5
+SEED = f"""
+from django.contrib.auth import get_user_model
+from board.models import Comment, Post
+author = get_user_model().objects.create_user("bench", password="bench-password-1")
+posts = Post.objects.bulk_create(
+    Post(author=author, title=f"Post {{n}}", content="Lorem ipsum dolor sit amet. " * 40)
+    for n in range({POSTS})
+)
+Comment.objects.bulk_create(
+    Comment(post=post, author=author, content=f"Comment {{n}} on {{post.title}}")
+    for post in posts for n in range({COMMENTS_PER_POST})
+)
+"""
+PAGE_CONNECTIONS = 16
+SWEEP = (16, 64, 256, 1024)
+
+
+@dataclass
+class Plan:
+    """How long each contender runs, and how many rounds."""
+
+    seconds: int
+    rounds: int
+    # At 1,024 connections an answer can wait 10 s in HAProxy's queue: the
+    # concurrency runs are longer, and fewer.
+    sweep_seconds: int
+    sweep_rounds: int
+
+
+FULL, SMOKE = Plan(5, 5, 15, 2), Plan(1, 2, 1, 1)
+
+
+@dataclass
+class Contender:
+    name: str
+    url: str
+    services: dict  # service name -> its Server, for each one on the request's path
+
+
+@dataclass
+class Run:
+    """One wrk run against one contender."""
+
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # socket errors, timeouts and answers other than 2xx/3xx
+    answers: int
+    cpu_ms: dict  # service name -> CPU milliseconds per answer
+
+
+@dataclass
+class Results:
+    machine: str
+    date: str
+    plan: Plan
+    bake_seconds: list = field(default_factory=list)
+    page: dict = field(default_factory=dict)  # contender -> [Run]
+    static: dict = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)  # connections -> [Run]
+    memory_idle: dict = field(default_factory=dict)  # service -> MiB
+    memory_peak: dict = field(default_factory=dict)
+    disk_temp_tables_per_answer: float = 0.0
+    marked_down: dict = field(default_factory=dict)  # connections -> times a web server went DOWN
+
+
+def wrk(url, connections, seconds):
+    """(requests/s, p50 ms, p99 ms, errors, answers) of one wrk run."""
+    # The timeout is past HAProxy's queue timeout (10 s): a queued request
+    # counts as answered, or as refused with a 503, never as a client timeout.
+    command = ["wrk", "--latency", f"-t{min(2, connections)}", f"-c{connections}"]
+    command += [f"-d{seconds}s", "--timeout", "15s", "-H", "Host: localhost", url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    errors = sum(map(int, re.findall(r"(?:connect|read|write|timeout) (\d+)", out)))
+    errors += sum(map(int, re.findall(r"Non-2xx or 3xx responses: (\d+)", out)))
+    answers = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rps, latency_ms(out, "50"), latency_ms(out, "99"), errors, answers
+
+
+def latency_ms(wrk_output, percentile):
+    value, unit = re.search(rf"\b{percentile}%\s+([\d.]+)(us|ms|s)\b", wrk_output).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def cpu_seconds(server):
+    """CPU time of a server's processes, and of the children they reaped."""
+    ticks = 0
+    for pid in processes.live_processes(server.process.pid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended while we looked
+            continue
+        ticks += sum(int(value) for value in stat[11:15])  # utime stime cutime cstime
+    return ticks / CLOCK_TICKS
+
+
+def memory_mib(server):
+    """Proportional set size: pages shared between processes split among them."""
+    kib = 0
+    for pid in processes.live_processes(server.process.pid):
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kib += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE).group(1))
+    return kib / 1024
+
+
+def run_once(contender, connections, seconds):
+    before = {name: cpu_seconds(server) for name, server in contender.services.items()}
+    rps, p50, p99, errors, answers = wrk(contender.url, connections, seconds)
+    cpu_ms = {
+        name: (cpu_seconds(server) - before[name]) * 1000 / max(answers, 1)
+        for name, server in contender.services.items()
+    }
+    return Run(rps, p50, p99, errors, answers, cpu_ms)
+
+
+def rounds(contenders, connections, seconds, count):
+    """{contender: [Run]}, every contender once per round, each round starting
+    one further along, so that none always runs first."""
+    runs = {contender.name: [] for contender in contenders}
+    for index in range(count):
+        for contender in contenders[index:] + contenders[:index]:
+            runs[contender.name].append(run_once(contender, connections, seconds))
+    return runs
+
+
+class PeakMemory:
+    """The highest memory of each server while the block runs, sampled every 0.5 s."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.peak = dict.fromkeys(servers, 0.0)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.sample)
+
+    def sample(self):
+        while not self.stopping.wait(0.5):
+            for name, server in self.servers.items():
+                self.peak[name] = max(self.peak[name], memory_mib(server))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopping.set()
+        self.thread.join()
+
+
+def bake(output, **answers):
+    """A baked project, and how long the bake took, as a user runs it."""
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), str(ROOT)]
+    started = time.monotonic()
+    subprocess.run(
+        command + [f"{k}={v}" for k, v in answers.items()], check=True, capture_output=True
+    )
+    took = time.monotonic() - started
+    (project,) = output.iterdir()
+    return project, took
+
+
+def seed(stack):
+    django = services.django(stack.layout)
+    command = ["sh", django.entrypoint, "python", "manage.py", "shell", "-c", SEED]
+    subprocess.run(command, env=django.env(), check=True, capture_output=True)
+
+
+def app_server(stack, name, host, *command):
+    """Another app server for the same project, database and static files,
+    on a loopback address of its own ({host} and {port} in the command)."""
+    port = free_port(host)
+    django = services.django(stack.layout, host)
+    return Server(
+        name,
+        ["sh", django.entrypoint, *(part.format(host=host, port=port) for part in command)],
+        host=host,
+        port=port,
+        env=django.env() | {"PYTHONPATH": str(ROOT / "bench")},
+        log_path=stack.layout.workdir / f"{name}.log",
+    )
+
+
+def stylesheet(url):
+    """The board's stylesheet, as the post list links it (a hashed name)."""
+    page = requests.get(url, headers={"Host": "localhost"}, timeout=10).text
+    return re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
+
+
+def disk_temp_tables(mariadb):
+    return int(mariadb.sql("SHOW GLOBAL STATUS LIKE 'Created_tmp_disk_tables'").split()[1])
+
+
+def machine_name():
+    """The CPU model and core count, as a file name."""
+    model = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.partition(":")[2]
+            break
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
+    return f"{os.cpu_count()}cpu-{slug}"
+
+
+def run(plan, workdir):
+    results = Results(machine_name(), datetime.date.today().isoformat(), plan)
+    projects = {}
+    for web_server, other in (("nginx", "apache"), ("apache", "nginx")):
+        answers = {f"use_{web_server}": "yes", f"use_{other}": "no", "tls": "none"}
+        projects[web_server], took = bake(workdir / web_server, **answers)
+        results.bake_seconds.append(took)
+    results.bake_seconds.append(bake(workdir / "default")[1])
+
+    with (
+        MariaDB(workdir / "mariadb") as mariadb,
+        NativeStack(projects["nginx"], mariadb, replicas=1) as nginx_stack,
+        NativeStack(projects["apache"], mariadb, replicas=1) as apache_stack,
+    ):
+        seed(nginx_stack)
+        seed(apache_stack)
+        # As Gunicorn runs here: 2 workers of 4 threads, each answer logged.
+        granian = app_server(
+            nginx_stack, "granian", "127.0.0.51", "granian", "--interface", "wsgi",
+            "--host", "{host}", "--port", "{port}", "--workers", "2",
+            "--blocking-threads", "4", "--access-log",
+            f"{projects['nginx'].name}.wsgi:application",
+        )  # fmt: skip
+        whitenoise = app_server(
+            nginx_stack, "whitenoise", "127.0.0.52", "gunicorn", "--config", "gunicorn.conf.py",
+            "--bind", "{host}:{port}", "whitenoise_app:application",
+        )  # fmt: skip
+        with granian, whitenoise:
+            servers = {
+                "haproxy": nginx_stack.servers["haproxy"],
+                "nginx": nginx_stack.servers["nginx"],
+                "haproxy (Apache's)": apache_stack.servers["haproxy"],
+                "apache": apache_stack.servers["apache"],
+                "app": nginx_stack.replicas[0],
+                "app (Apache's)": apache_stack.replicas[0],
+                "granian": granian,
+                "whitenoise": whitenoise,
+                "database": mariadb,
+            }
+            measure(results, servers, nginx_stack)
+    return results
+
+
+def address(server, path="/"):
+    return f"http://{server.host}:{server.port}{path}"
+
+
+# Each contender: the servers on a request's path, the first one taking it.
+PAGE = {
+    "Gunicorn": ["app"],
+    "Nginx → Gunicorn": ["nginx", "app"],
+    "Apache → Gunicorn": ["apache", "app (Apache's)"],
+    "HAProxy → Nginx → Gunicorn": ["haproxy", "nginx", "app"],
+    "HAProxy → Apache → Gunicorn": ["haproxy (Apache's)", "apache", "app (Apache's)"],
+    "Granian": ["granian"],
+}
+STATIC = {
+    "Nginx": ["nginx"],
+    "Apache": ["apache"],
+    "HAProxy → Nginx": ["haproxy", "nginx"],
+    "Gunicorn + WhiteNoise": ["whitenoise"],
+}
+# The report's column for each server: its role on the path.
+ROLES = {"granian": "app", "whitenoise": "app", "app (Apache's)": "app"}
+ROLES["haproxy (Apache's)"] = "haproxy"
+
+
+def contenders(servers):
+    """The post list's contenders (the database is on every path), and the stylesheet's."""
+
+    def contender(name, path, on_path):
+        measured = {ROLES.get(each, each): servers[each] for each in on_path}
+        return Contender(name, address(servers[on_path[0]], path), measured)
+
+    css = stylesheet(address(servers["app"]))
+    return (
+        [contender(name, "/", [*on_path, "database"]) for name, on_path in PAGE.items()],
+        [contender(name, css, on_path) for name, on_path in STATIC.items()],
+    )
+
+
+def measure(results, servers, nginx_stack):
+    plan = results.plan
+    page, static = contenders(servers)
+    for contender in page + static:  # warm up: templates, connections, caches
+        wrk(contender.url, PAGE_CONNECTIONS, 1)
+    memory = {name: server for name, server in servers.items() if "Apache's" not in name}
+    results.memory_idle = {name: memory_mib(server) for name, server in memory.items()}
+    temp_tables = disk_temp_tables(servers["database"])
+    with PeakMemory(memory) as peak:
+        results.page = rounds(page, PAGE_CONNECTIONS, plan.seconds, plan.rounds)
+    results.memory_peak = peak.peak
+    answers = sum(run.answers for runs in results.page.values() for run in runs)
+    created = disk_temp_tables(servers["database"]) - temp_tables
+    results.disk_temp_tables_per_answer = created / answers
+    results.static = rounds(static, PAGE_CONNECTIONS, plan.seconds, plan.rounds)
+    chain = page[3]  # HAProxy → Nginx → Gunicorn
+    for connections in SWEEP:
+        before = sum(CHECKS.times_marked_down(nginx_stack).values())
+        runs = rounds([chain], connections, plan.sweep_seconds, plan.sweep_rounds)[chain.name]
+        results.sweep[connections] = runs
+        after = sum(CHECKS.times_marked_down(nginx_stack).values())
+        results.marked_down[connections] = after - before
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="1 s per contender")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    # wrk's 1,024 connections, and the servers' ends of them.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+    with tempfile.TemporaryDirectory(prefix="django-ha-bench-") as workdir:
+        results = run(SMOKE if args.smoke else FULL, Path(workdir))
+    args.results.mkdir(parents=True, exist_ok=True)
+    for path in report.write(results, args.results):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

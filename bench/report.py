@@ -1,0 +1,203 @@
+"""The benchmark's results as a markdown table and a PNG chart."""
+
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+DIRECT, WHITENOISE = "Gunicorn", "Gunicorn + WhiteNoise"
+CHAINS = ("HAProxy → Nginx → Gunicorn", "HAProxy → Apache → Gunicorn")
+SERVICES = ("haproxy", "nginx", "apache", "app", "database")
+
+
+def median(runs, figure):
+    return statistics.median(getattr(run, figure) for run in runs)
+
+
+def spread(runs, figure, digits):
+    """The median over the rounds, then the lowest and highest round."""
+    values = [getattr(run, figure) for run in runs]
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{mid:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def cpu_ms(runs):
+    """{service: median CPU milliseconds per answer}, in path order."""
+    present = [name for name in SERVICES if name in runs[0].cpu_ms]
+    return {name: statistics.median(run.cpu_ms[name] for run in runs) for name in present}
+
+
+def total_cpu_ms(runs):
+    return sum(cpu_ms(runs).values())
+
+
+def app_share(runs):
+    """The share of the CPU time spent on an answer that the app and the
+    database spent: what the layers in front cost, in their own run."""
+    cpu = cpu_ms(runs)
+    return (cpu["app"] + cpu["database"]) / sum(cpu.values())
+
+
+def cpu_cell(runs):
+    return " · ".join(f"{name} {ms:.2f}" for name, ms in cpu_ms(runs).items())
+
+
+def page_table(results):
+    direct = results.page[DIRECT]
+    lines = [
+        "| contender | req/s | vs Gunicorn | p50 ms | p99 ms | errors "
+        "| CPU ms per answer, by service | CPU ms, all | app and database's share |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in results.page.items():
+        ratio = median(runs, "requests_per_second") / median(direct, "requests_per_second")
+        lines.append(
+            f"| {name} | {spread(runs, 'requests_per_second', 0)} | {ratio:.2f} "
+            f"| {spread(runs, 'p50_ms', 1)} | {spread(runs, 'p99_ms', 1)} "
+            f"| {sum(run.errors for run in runs)} | {cpu_cell(runs)} "
+            f"| {total_cpu_ms(runs):.2f} | {app_share(runs):.3f} |"
+        )
+    return lines
+
+
+def static_table(results):
+    base = results.static[WHITENOISE]
+    lines = [
+        "| contender | req/s | vs WhiteNoise | p99 ms | errors "
+        "| CPU ms per answer, by service | WhiteNoise's CPU / this |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in results.static.items():
+        ratio = median(runs, "requests_per_second") / median(base, "requests_per_second")
+        lines.append(
+            f"| {name} | {spread(runs, 'requests_per_second', 0)} | {ratio:.1f}x "
+            f"| {spread(runs, 'p99_ms', 2)} | {sum(run.errors for run in runs)} "
+            f"| {cpu_cell(runs)} | {total_cpu_ms(base) / total_cpu_ms(runs):.1f}x |"
+        )
+    return lines
+
+
+def sweep_table(results):
+    lines = [
+        "| connections | req/s | p99 ms | errors | web servers marked DOWN |",
+        "|---|---|---|---|---|",
+    ]
+    for connections, runs in results.sweep.items():
+        lines.append(
+            f"| {connections:,} | {spread(runs, 'requests_per_second', 0)} "
+            f"| {spread(runs, 'p99_ms', 0)} | {sum(run.errors for run in runs)} "
+            f"| {results.marked_down[connections]} |"
+        )
+    return lines
+
+
+def memory_table(results):
+    lines = ["| service | idle | peak under load |", "|---|---|---|"]
+    for name, idle in results.memory_idle.items():
+        lines.append(f"| {name} | {idle:.0f} | {results.memory_peak[name]:.0f} |")
+    return lines
+
+
+def targets(results):
+    """(target, measured, holds) for each target the benchmark has."""
+    rows = []
+    for chain in CHAINS:
+        value = app_share(results.page[chain])
+        rows.append(
+            (f"{chain}: the app and database's share of CPU ≥ 0.95", f"{value:.3f}", value >= 0.95)
+        )
+    whitenoise = median(results.static[WHITENOISE], "requests_per_second")
+    for name, least in (("Nginx", 15), ("Apache", 6)):
+        value = median(results.static[name], "requests_per_second") / whitenoise
+        rows.append(
+            (
+                f"{name} serves the CSS ≥ {least}x WhiteNoise (req/s)",
+                f"{value:.1f}x",
+                value >= least,
+            )
+        )
+    errors = sum(run.errors for run in results.sweep[256])
+    down = results.marked_down[256]
+    rows.append(
+        (
+            "256 connections: 0 errors, no web server marked DOWN",
+            f"{errors} errors, marked DOWN {down} times",
+            errors == 0 and down == 0,
+        )
+    )
+    value = results.disk_temp_tables_per_answer
+    rows.append(("0 on-disk temporary tables per post-list answer", f"{value:.3f}", value == 0))
+    value = statistics.median(results.bake_seconds)
+    rows.append(("a bake under 1 s (median of 3)", f"{value:.2f} s", value < 1))
+    lines = ["| target | measured | holds |", "|---|---|---|"]
+    lines += [
+        f"| {target} | {value} | {'yes' if holds else '**no**'} |" for target, value, holds in rows
+    ]
+    return lines
+
+
+def markdown(results, chart_name):
+    plan = results.plan
+    intro = (
+        f"{plan.rounds} rounds of {plan.seconds} s per contender, interleaved, with wrk at 16 "
+        f"connections; the concurrency runs, {plan.sweep_rounds} of {plan.sweep_seconds} s. Each "
+        "figure is the median over the rounds, then the lowest and highest round in brackets. "
+        "CPU is milliseconds of CPU time per answer, for each service on the request's path; "
+        "the database is one MariaDB server. Rerun with `bench/run`."
+    )
+    sections = [
+        [
+            f"# Benchmark: {results.date}, {results.machine}",
+            "",
+            intro,
+            "",
+            f"![chart]({chart_name})",
+        ],
+        ["## The post list (a page of 10 posts with comment counts)", "", *page_table(results)],
+        ["## The board's stylesheet", "", *static_table(results)],
+        ["## Concurrency: HAProxy → Nginx → Gunicorn, the post list", "", *sweep_table(results)],
+        ["## Memory (MiB, proportional set size)", "", *memory_table(results)],
+        ["## Targets", "", *targets(results)],
+    ]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+
+
+def chart(results, path):
+    figure, (page, cpu, static) = plt.subplots(1, 3, figsize=(16, 5.5), layout="constrained")
+    bars(page, results.page, "The post list: requests/s")
+    names = list(results.page)
+    bottom = [0.0] * len(names)
+    for service in SERVICES:
+        heights = [cpu_ms(runs).get(service, 0.0) for runs in results.page.values()]
+        cpu.barh(names, heights, left=bottom, label=service)
+        bottom = [left + height for left, height in zip(bottom, heights, strict=True)]
+    cpu.set_title("The post list: CPU ms per answer")
+    cpu.legend(loc="lower right")
+    cpu.invert_yaxis()
+    cpu.set_yticklabels([])
+    bars(static, results.static, "The stylesheet: requests/s")
+    figure.suptitle(f"{results.date}, {results.machine}")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def bars(axes, contenders, title):
+    """Median requests/s of each contender, with the lowest and highest round."""
+    rounds = [[run.requests_per_second for run in runs] for runs in contenders.values()]
+    mids = [statistics.median(values) for values in rounds]
+    lows = [mid - min(values) for mid, values in zip(mids, rounds, strict=True)]
+    highs = [max(values) - mid for mid, values in zip(mids, rounds, strict=True)]
+    axes.barh(list(contenders), mids, xerr=[lows, highs], capsize=3)
+    axes.invert_yaxis()
+    axes.set_title(title)
+
+
+def write(results, folder):
+    """Write <date>-<machine>.md and .png in folder; return their paths."""
+    stem = f"{results.date}-{results.machine}"
+    table, picture = folder / f"{stem}.md", folder / f"{stem}.png"
+    chart(results, picture)
+    table.write_text(markdown(results, picture.name))
+    return table, picture

@@ -1,0 +1,47 @@
+"""Tier 7: the benchmark's command runs from end to end, in a smoke run.
+
+No figure is asserted: timings are the benchmark's output, never a pass or a
+fail. What must hold is that `bench/run` drives every contender, each of
+which serves what it is asked for, and writes its table and its chart.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = [
+    "Gunicorn",
+    "Nginx → Gunicorn",
+    "Apache → Gunicorn",
+    "HAProxy → Nginx → Gunicorn",
+    "HAProxy → Apache → Gunicorn",
+    "Granian",
+]
+STATIC = ["Nginx", "Apache", "HAProxy → Nginx", "Gunicorn + WhiteNoise"]
+
+
+def rows(table, heading):
+    """{first cell: cells} of the markdown table under `heading`."""
+    section = table.split(f"## {heading}")[1].split("\n## ")[0]
+    cells = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return {row[0].strip(): [cell.strip() for cell in row[1:]] for row in cells[1:]}
+
+
+def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp_path):
+    command = [sys.executable, "-m", "bench", "--smoke", "--results", str(tmp_path)]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    (table,) = tmp_path.glob("*.md")
+    (chart,) = tmp_path.glob("*.png")
+    assert chart.name == table.with_suffix(".png").name
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    text = table.read_text()
+    page = rows(text, "The post list")
+    static = rows(text, "The board's stylesheet")
+    assert list(page) == PAGE and list(static) == STATIC
+    # Every contender answered, and never with an error: it served its page.
+    for name, cells in {**page, **static}.items():
+        requests_per_second, errors = float(cells[0].split()[0]), cells[4 if name in page else 3]
+        assert requests_per_second > 0 and errors == "0", (name, cells)
+    assert list(rows(text, "Concurrency")) == ["16", "64", "256", "1,024"]
+    assert "nan" not in text
