@@ -44,98 +44,104 @@ def cpu_cell(runs):
     return " · ".join(f"{name} {ms:.2f}" for name, ms in cpu_ms(runs).items())
 
 
+def table(columns, rows):
+    """A markdown table: a header of `columns`, then one line per row of cells."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
+def errors(runs):
+    return sum(run.errors for run in runs)
+
+
+def rps_ratio(runs, base):
+    return median(runs, "requests_per_second") / median(base, "requests_per_second")
+
+
 def page_table(results):
     direct = results.page[DIRECT]
-    lines = [
-        "| contender | req/s | vs Gunicorn | p50 ms | p99 ms | errors "
-        "| CPU ms per answer, by service | CPU ms, all | app and database's share |",
-        "|---|---|---|---|---|---|---|---|---|",
+    columns = ["contender", "req/s", "vs Gunicorn", "p50 ms", "p99 ms", "errors"]
+    columns += ["CPU ms per answer, by service", "CPU ms, all", "app and database's share"]
+    rows = [
+        [
+            name,
+            spread(runs, "requests_per_second", 0),
+            f"{rps_ratio(runs, direct):.2f}",
+            spread(runs, "p50_ms", 1),
+            spread(runs, "p99_ms", 1),
+            errors(runs),
+            cpu_cell(runs),
+            f"{total_cpu_ms(runs):.2f}",
+            f"{app_share(runs):.3f}",
+        ]
+        for name, runs in results.page.items()
     ]
-    for name, runs in results.page.items():
-        ratio = median(runs, "requests_per_second") / median(direct, "requests_per_second")
-        lines.append(
-            f"| {name} | {spread(runs, 'requests_per_second', 0)} | {ratio:.2f} "
-            f"| {spread(runs, 'p50_ms', 1)} | {spread(runs, 'p99_ms', 1)} "
-            f"| {sum(run.errors for run in runs)} | {cpu_cell(runs)} "
-            f"| {total_cpu_ms(runs):.2f} | {app_share(runs):.3f} |"
-        )
-    return lines
+    return table(columns, rows)
 
 
 def static_table(results):
     base = results.static[WHITENOISE]
-    lines = [
-        "| contender | req/s | vs WhiteNoise | p99 ms | errors "
-        "| CPU ms per answer, by service | WhiteNoise's CPU / this |",
-        "|---|---|---|---|---|---|---|",
+    columns = ["contender", "req/s", "vs WhiteNoise", "p99 ms", "errors"]
+    columns += ["CPU ms per answer, by service", "WhiteNoise's CPU / this"]
+    rows = [
+        [
+            name,
+            spread(runs, "requests_per_second", 0),
+            f"{rps_ratio(runs, base):.1f}x",
+            spread(runs, "p99_ms", 2),
+            errors(runs),
+            cpu_cell(runs),
+            f"{total_cpu_ms(base) / total_cpu_ms(runs):.1f}x",
+        ]
+        for name, runs in results.static.items()
     ]
-    for name, runs in results.static.items():
-        ratio = median(runs, "requests_per_second") / median(base, "requests_per_second")
-        lines.append(
-            f"| {name} | {spread(runs, 'requests_per_second', 0)} | {ratio:.1f}x "
-            f"| {spread(runs, 'p99_ms', 2)} | {sum(run.errors for run in runs)} "
-            f"| {cpu_cell(runs)} | {total_cpu_ms(base) / total_cpu_ms(runs):.1f}x |"
-        )
-    return lines
+    return table(columns, rows)
 
 
 def sweep_table(results):
-    lines = [
-        "| connections | req/s | p99 ms | errors | web servers marked DOWN |",
-        "|---|---|---|---|---|",
+    columns = ["connections", "req/s", "p99 ms", "errors", "web servers marked DOWN"]
+    rows = [
+        [
+            f"{connections:,}",
+            spread(runs, "requests_per_second", 0),
+            spread(runs, "p99_ms", 0),
+            errors(runs),
+            results.marked_down[connections],
+        ]
+        for connections, runs in results.sweep.items()
     ]
-    for connections, runs in results.sweep.items():
-        lines.append(
-            f"| {connections:,} | {spread(runs, 'requests_per_second', 0)} "
-            f"| {spread(runs, 'p99_ms', 0)} | {sum(run.errors for run in runs)} "
-            f"| {results.marked_down[connections]} |"
-        )
-    return lines
+    return table(columns, rows)
 
 
 def memory_table(results):
-    lines = ["| service | idle | peak under load |", "|---|---|---|"]
-    for name, idle in results.memory_idle.items():
-        lines.append(f"| {name} | {idle:.0f} | {results.memory_peak[name]:.0f} |")
-    return lines
+    rows = [
+        [name, f"{idle:.0f}", f"{results.memory_peak[name]:.0f}"]
+        for name, idle in results.memory_idle.items()
+    ]
+    return table(["service", "idle", "peak under load"], rows)
 
 
 def targets(results):
-    """(target, measured, holds) for each target the benchmark has."""
+    """Each target the benchmark has: what it asks, what was measured, whether it holds."""
     rows = []
     for chain in CHAINS:
-        value = app_share(results.page[chain])
-        rows.append(
-            (f"{chain}: the app and database's share of CPU ≥ 0.95", f"{value:.3f}", value >= 0.95)
-        )
-    whitenoise = median(results.static[WHITENOISE], "requests_per_second")
+        share = app_share(results.page[chain])
+        target = f"{chain}: the app and database's share of CPU ≥ 0.95"
+        rows.append((target, f"{share:.3f}", share >= 0.95))
     for name, least in (("Nginx", 15), ("Apache", 6)):
-        value = median(results.static[name], "requests_per_second") / whitenoise
-        rows.append(
-            (
-                f"{name} serves the CSS ≥ {least}x WhiteNoise (req/s)",
-                f"{value:.1f}x",
-                value >= least,
-            )
-        )
-    errors = sum(run.errors for run in results.sweep[256])
-    down = results.marked_down[256]
-    rows.append(
-        (
-            "256 connections: 0 errors, no web server marked DOWN",
-            f"{errors} errors, marked DOWN {down} times",
-            errors == 0 and down == 0,
-        )
-    )
-    value = results.disk_temp_tables_per_answer
-    rows.append(("0 on-disk temporary tables per post-list answer", f"{value:.3f}", value == 0))
-    value = statistics.median(results.bake_seconds)
-    rows.append(("a bake under 1 s (median of 3)", f"{value:.2f} s", value < 1))
-    lines = ["| target | measured | holds |", "|---|---|---|"]
-    lines += [
-        f"| {target} | {value} | {'yes' if holds else '**no**'} |" for target, value, holds in rows
-    ]
-    return lines
+        ratio = rps_ratio(results.static[name], results.static[WHITENOISE])
+        target = f"{name} serves the CSS ≥ {least}x WhiteNoise (req/s)"
+        rows.append((target, f"{ratio:.1f}x", ratio >= least))
+    failed, down = errors(results.sweep[256]), results.marked_down[256]
+    target = "256 connections: 0 errors, no web server marked DOWN"
+    rows.append((target, f"{failed} errors, marked DOWN {down} times", failed == down == 0))
+    per_answer = results.disk_temp_tables_per_answer
+    target = "0 on-disk temporary tables per post-list answer"
+    rows.append((target, f"{per_answer:.3f}", per_answer == 0))
+    bake = statistics.median(results.bake_seconds)
+    rows.append(("a bake under 1 s (median of 3)", f"{bake:.2f} s", bake < 1))
+    rows = [(target, value, "yes" if holds else "**no**") for target, value, holds in rows]
+    return table(["target", "measured", "holds"], rows)
 
 
 def markdown(results, chart_name):
