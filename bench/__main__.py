@@ -74,7 +74,7 @@ class Plan:
     sweep_rounds: int
 
 
-FULL, SMOKE = Plan(5, 5, 15, 2), Plan(1, 2, 1, 1)
+FULL, SMOKE = Plan(5, 5, 15, 2), Plan(1, 1, 1, 1)
 
 
 @dataclass
