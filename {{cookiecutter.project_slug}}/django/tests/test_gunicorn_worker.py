@@ -17,8 +17,6 @@ import time
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.gunicorn_worker import drop_new_connections
-
 from .processes import DJANGO_DIR, child_env
 
 CLIENTS = 8
@@ -96,19 +94,3 @@ def test_a_graceful_stop_answers_or_refuses_every_request_and_loses_none(gunicor
 
     assert outcomes.count("lost") == 0, f"{outcomes.count('lost')} of {len(outcomes)} lost"
     assert outcomes.count("answered") > 0 and outcomes.count("refused") > 0
-
-
-def test_a_stopping_listener_drops_new_connections_and_keeps_made_ones():
-    """The socket filter a stopping worker sets before its last look: a new
-    connection gets no answer (its client tries again a second later, and
-    then finds the socket closed), while one already made carries on."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        port = listener.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port)) as made:
-            accepted, _ = listener.accept()
-            drop_new_connections(listener)
-            made.sendall(b"still here")
-            assert accepted.recv(10) == b"still here"
-            accepted.close()
-            with pytest.raises(TimeoutError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.5)
