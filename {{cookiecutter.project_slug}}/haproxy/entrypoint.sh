@@ -76,7 +76,10 @@ make_certificate() {
 # 2. Render with an explicit list of variables. The result holds the stats
 #    password: readable by its owner only.
 render_config() {
-    export HAPROXY_DNS="${HAPROXY_DNS:-127.0.0.11:53}"
+    # The DNS server this container was given: Docker's own (127.0.0.11)
+    # under Compose, the cluster's on Kubernetes.
+    HAPROXY_DNS="${HAPROXY_DNS:-$(sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1:53/p' /etc/resolv.conf | head -n 1)}"
+    export HAPROXY_DNS="${HAPROXY_DNS:?no nameserver in /etc/resolv.conf: set HAPROXY_DNS}"
 {%- if tls %}
     # The HTTPS port clients reach, for redirects: nothing to add for 443.
     port="${HAPROXY_PUBLIC_HTTPS_PORT:-443}"

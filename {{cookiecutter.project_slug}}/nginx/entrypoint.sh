@@ -23,7 +23,10 @@ render_config() {
     export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/var/cache/nginx}"
     export NGINX_MIME_TYPES="${NGINX_MIME_TYPES:-/etc/nginx/mime.types}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
-    export NGINX_RESOLVER="${NGINX_RESOLVER:-127.0.0.11}"
+    # The DNS server this container was given: Docker's own (127.0.0.11)
+    # under Compose, the cluster's on Kubernetes.
+    NGINX_RESOLVER="${NGINX_RESOLVER:-$(sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/resolv.conf | head -n 1)}"
+    export NGINX_RESOLVER="${NGINX_RESOLVER:?no nameserver in /etc/resolv.conf: set NGINX_RESOLVER}"
     # BACKEND_HOST may list several hosts. A name (a scaled Compose service)
     # is resolved again at run time, one server per address, so a replica that
     # restarts or is added with a new address gets requests; an IPv4 address
