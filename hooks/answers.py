@@ -68,6 +68,12 @@ HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 EMAIL = re.compile(r"[^@\s]+@([^@\s]+)")
 NUMBER = re.compile(r"[1-9][0-9]*")
 JINJA = re.compile(r"\{[{%#]")
+# A Kubernetes label value holds at most 63 characters.
+MAX_LABEL = 63
+# The MySQL Operator release the production overlay is written for, and the
+# lines of MySQL it runs (k8s/overlays/production/database.yaml pins them).
+OPERATOR = "9.1.0-2.2.2"
+OPERATOR_MYSQL_LINES = ("8.4", "8.0")
 # Unicode categories that no answer may hold: control characters (newlines,
 # tabs, escapes), format characters (invisible, or reordering text), line and
 # paragraph separators, and lone surrogates.
@@ -146,11 +152,31 @@ def name_problems(a):
 
 
 def proxy_problems(a):
-    for key in ("use_nginx", "use_apache"):
+    for key in ("use_nginx", "use_apache", "kubernetes"):
         if a[key] not in ("yes", "no"):
             yield f"{key} {a[key]!r} must be yes or no"
     if a["use_nginx"] == a["use_apache"] == "no":
         yield "use_nginx and use_apache are both off: choose at least one proxy for HAProxy"
+
+
+def kubernetes_problems(a):
+    if a["kubernetes"] != "yes":
+        return
+    # Compose's acme service shares HAProxy's volumes; pods of a Deployment
+    # cannot. On Kubernetes a certificate manager writes a TLS Secret.
+    if a["tls"] == "acme":
+        yield (
+            "kubernetes=yes with tls=acme: on Kubernetes, let cert-manager issue the "
+            "certificate into a Secret and choose tls=own (README.md, Kubernetes)"
+        )
+    if a["mysql_version"] not in OPERATOR_MYSQL_LINES:
+        yield (
+            f"kubernetes=yes with mysql_version {a['mysql_version']}: the MySQL Operator release "
+            f"k8s/ is written for ({OPERATOR}) runs MySQL {' or '.join(OPERATOR_MYSQL_LINES)}"
+        )
+    # The slug labels every object (app.kubernetes.io/part-of).
+    if len(a["project_slug"]) > MAX_LABEL:
+        yield f"project_slug is longer than the {MAX_LABEL} characters a Kubernetes label holds"
 
 
 def number_problems(a):
@@ -230,6 +256,7 @@ def problems(answers):
     for rules in (
         name_problems,
         proxy_problems,
+        kubernetes_problems,
         number_problems,
         database_problems,
         version_problems,

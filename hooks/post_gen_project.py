@@ -13,6 +13,7 @@ ANSWERS = {
     "use_nginx": {{ cookiecutter.use_nginx | yes_no | jsonify }},
     "use_apache": {{ cookiecutter.use_apache | yes_no | jsonify }},
     "tls": {{ cookiecutter.tls | string | jsonify }},
+    "kubernetes": {{ cookiecutter.kubernetes | yes_no | jsonify }},
 }
 SLUG = {{ cookiecutter.project_slug | string | jsonify }}
 DOMAIN = {{ cookiecutter.domain_name | string | jsonify }}
@@ -22,16 +23,18 @@ STATS_PORT = {{ cookiecutter.haproxy_stats_port | string | jsonify }}
 NGINX_PORT = {{ cookiecutter.nginx_port | string | jsonify }}
 APACHE_PORT = {{ cookiecutter.apache_port | string | jsonify }}
 
-# (prompt, answer) -> paths removed when that is the answer. Every other
-# mention of what is removed (compose services, HAProxy settings, README
-# text) is left out by the templates themselves, on the same answer.
+# (prompt, answer) -> paths removed when that is the answer, in this order
+# (a proxy's own manifest goes before all of k8s/ may). Every other mention
+# of what is removed (compose services, HAProxy settings, README text) is
+# left out by the templates themselves, on the same answer.
 PATHS_BY_ANSWER = {
-    ("use_nginx", "no"): ["nginx"],
-    ("use_apache", "no"): ["apache"],
+    ("use_nginx", "no"): ["nginx", "k8s/base/nginx.yaml"],
+    ("use_apache", "no"): ["apache", "k8s/base/apache.yaml"],
     ("tls", "self-signed"): ["acme", "tls"],
     ("tls", "own"): ["acme"],
     ("tls", "acme"): ["tls"],
     ("tls", "none"): ["acme", "tls"],
+    ("kubernetes", "no"): ["k8s"],
 }
 
 # Every secret the stack needs; docker-compose.yml reads them from .env.
@@ -48,8 +51,11 @@ SECRET_KEYS = (
 def prune():
     for (prompt, answer), paths in PATHS_BY_ANSWER.items():
         if ANSWERS[prompt] == answer:
-            for path in paths:
-                shutil.rmtree(path)
+            for path in map(Path, paths):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
 
 
 def write_env():

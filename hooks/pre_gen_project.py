@@ -19,7 +19,7 @@ import answers  # noqa: E402
 # local_extensions.py reads both the same way.
 ANSWERS = {
 {%- for key, value in cookiecutter.items() if not key.startswith("_") %}
-    {{ key | jsonify }}: {{ (value | yes_no if key.startswith("use_") else value) | string | jsonify }},
+    {{ key | jsonify }}: {{ (value | yes_no if key.startswith("use_") or key == "kubernetes" else value) | string | jsonify }},
 {%- endfor %}
 }
 

@@ -4,8 +4,9 @@
 - `proxy_project`: a bake per proxy choice, for what the proxies change.
 - `mysql_project`: a bake per MySQL version, where the version matters.
 - `tls_mode`, `tls_project`: a bake per tls answer, for what HTTPS changes.
-- `variant_project`: a bake per proxy choice and per tls answer, for what
-  both change (the compose file, the Dockerfiles, the scripts).
+- `variant_project`: a bake per proxy choice, per tls answer, and with
+  `kubernetes`, for what they all change (the compose file, the
+  Dockerfiles, the scripts, the READMEs).
 - `mariadb`: one MariaDB server for the native tiers; each user makes its own database.
 
 Bakes are made once per session and shared; tests must not change them.
@@ -23,6 +24,7 @@ TIERS = {
     "test_answers": "bake",
     "test_bake": "bake",
     "test_static": "static",
+    "test_k8s": "k8s",
     "test_config": "config",
     "test_app": "app",
     "test_e2e": "e2e",
@@ -74,10 +76,13 @@ def tls_project(tls_mode, bake):
     return bake(tls=tls_mode)
 
 
-# The proxy choices with the default tls answer, then every other tls answer.
-VARIANTS = PROXY_CHOICES | {
-    f"tls={mode}": {"tls": mode} for mode in TLS_MODES if mode != DEFAULTS["tls"]
-}
+# The proxy choices with the default tls answer, then every other tls answer,
+# then the Kubernetes manifests beside the compose file.
+VARIANTS = (
+    PROXY_CHOICES
+    | {f"tls={mode}": {"tls": mode} for mode in TLS_MODES if mode != DEFAULTS["tls"]}
+    | {"kubernetes": {"kubernetes": True}}
+)
 
 
 @pytest.fixture(scope="session", params=VARIANTS)

@@ -55,6 +55,17 @@ REFUSED = {
     # Proxies
     "no proxy": ({"use_nginx": "no", "use_apache": "no"}, "use_nginx and use_apache are both off"),
     "proxy neither yes nor no": ({"use_nginx": "maybe"}, "use_nginx 'maybe' must be yes or no"),
+    # Kubernetes
+    "kubernetes neither yes nor no": ({"kubernetes": "k8s"}, "kubernetes 'k8s' must be yes or no"),
+    "kubernetes with acme": ({"kubernetes": "yes", "tls": "acme"}, "kubernetes=yes with tls=acme"),
+    "kubernetes with a MySQL its operator does not run": (
+        {"kubernetes": "yes", "mysql_version": "9.7"},
+        "kubernetes=yes with mysql_version 9.7: the MySQL Operator release",
+    ),
+    "kubernetes with a slug too long for a label": (
+        {"kubernetes": "yes", "project_slug": "b" * 64, "db_name": "b", "db_user": "b"},
+        "project_slug is longer than the 63 characters",
+    ),
     # Numbers Compose would refuse or misread
     "port not a number": ({"http_port": "http"}, "http_port 'http' must be a whole number"),
     "port zero": ({"nginx_port": "0"}, "nginx_port '0' must be a whole number from 1 to 65535"),

@@ -5,7 +5,6 @@ checks the compose file, hadolint the Dockerfiles, shellcheck the
 entrypoints, ruff the Python, check-jsonschema the YAML.
 """
 
-import json
 import re
 import shutil
 
@@ -13,7 +12,7 @@ import pytest
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
-from harness.commands import COMPOSE, run, tool
+from harness.commands import COMPOSE, compose_model, run, tool
 from harness.template import CONTEXT, PROXIES, TEMPLATE, proxies_of
 
 LONG_RUNNING = {"db", "app", "haproxy", "acme", "backup", *PROXIES}
@@ -22,10 +21,6 @@ LONG_RUNNING = {"db", "app", "haproxy", "acme", "backup", *PROXIES}
 def stdout_of(command, cwd):
     """What a validator printed; it must exit 0."""
     return run(command, cwd=cwd).stdout
-
-
-def compose_model(project):
-    return json.loads(stdout_of([COMPOSE, "config", "--format", "json"], project))
 
 
 def test_compose_accepts_the_project_with_its_env(variant_project):
@@ -202,8 +197,9 @@ def test_pre_commit_config_is_valid(default_project):
     stdout_of([tool("pre-commit"), "validate-config", ".pre-commit-config.yaml"], default_project)
 
 
-def test_default_project_is_clean_under_its_own_pre_commit_hooks(default_project, tmp_path):
-    project = shutil.copytree(default_project, tmp_path / "project")
+def test_a_project_is_clean_under_its_own_pre_commit_hooks(bake, tmp_path):
+    # The default answers plus the Kubernetes manifests: every file kind.
+    project = shutil.copytree(bake(kubernetes=True), tmp_path / "project")
     stdout_of(["git", "init", "-q"], project)
     stdout_of(["git", "add", "-A"], project)
     stdout_of([tool("pre-commit"), "run", "--all-files", "--show-diff-on-failure"], project)
@@ -279,10 +275,12 @@ def test_cookiecutter_json_holds_exactly_the_documented_prompts():
         "db_user",
         "time_zone",
         "language_code",
+        "kubernetes",
     }
     assert CONTEXT["__prompts__"].keys() == prompts
     assert CONTEXT["mysql_version"][0] == "8.4", "8.4 LTS stays the default"
     assert CONTEXT["use_nginx"] is True and CONTEXT["use_apache"] is True
+    assert CONTEXT["kubernetes"] is False, "Compose alone stays the default"
 
 
 def test_template_pre_commit_config_is_valid():

