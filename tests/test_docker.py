@@ -8,7 +8,8 @@ on a private Docker Engine (harness/engine.py) with `compose up --build
 drives it: the request flow, and failover under load (a web server killed,
 replicas stopped and killed, the database restarted, HAProxy crashed). Posts
 survive `down` and `up`; `down --volumes` leaves nothing; the engine leaves
-nothing on the host.
+nothing on the host. The Kubernetes dev overlay's pods run as their manifests
+say (harness/pods.py) and serve the site.
 
 The bakes answer mysql_version 9.7 and python_version 3.13: the version lines
 Debian carries, so that each stand-in runs the line its name promises (the
@@ -22,12 +23,17 @@ import warnings
 
 import pytest
 import requests
+import yaml
+from dotenv import dotenv_values
 from harness import standins, tls
+from harness.commands import run, tool
 from harness.compose import ComposeProject
 from harness.engine import DockerEngine
+from harness.pods import Pods
 from harness.processes import free_port
 from harness.template import (
     EVERY_PROXY,
+    PROXIES,
     PROXY_CHOICES,
     TEMPLATE,
     load_stack_checks,
@@ -280,6 +286,56 @@ def test_a_deploy_whose_replicas_fail_their_healthcheck_leaves_the_old_ones_serv
     assert "a new replica failed its healthcheck; the old replicas keep serving" in deploy.stderr
     assert set(shipped_driver.containers("app")) == old
     assert_no_failed_request(load, shipped_driver)
+
+
+# The Kubernetes manifests' pods: the dev overlay with every proxy. The
+# server stand-in is MySQL's Debian line (module docstring); Kubernetes runs
+# the 8.4 the bake names, which the operator also runs.
+KUBERNETES_ANSWERS = {"kubernetes": True, "python_version": "3.13"}
+KUBERNETES_IMAGES = {"mysql:8.4": "mysql:9.7"}
+# Settled in this order on a cluster too (init containers wait for the
+# database, the migrations and the app).
+KUBERNETES_ORDER = ("db", "migrate", "app", *PROXIES, "haproxy")
+
+
+def test_the_kubernetes_pods_run_as_their_manifests_say_and_serve_the_site(
+    bake, engine, images, tmp_path
+):
+    # Unprivileged users, read-only roots, no capabilities, emptyDirs for
+    # what they write, the static files from init containers, the cluster's
+    # DNS from /etc/resolv.conf, probes with their Host: all as written.
+    project = bake(**KUBERNETES_ANSWERS)
+    built = ComposeProject(engine, project)
+    served = ["app", *proxies_of(project), "haproxy"]
+    built.timed("build", "build", *served)
+    for service in served:
+        image = f"{built.name}-{service}"
+        engine.docker("tag", image, f"{image}:dev")
+    rendered = run([tool("kubectl"), "kustomize", project / "k8s/overlays/dev"]).stdout
+    objects = list(yaml.safe_load_all(rendered))
+    workloads = {o["metadata"]["name"]: o for o in objects if "template" in o.get("spec", {})}
+    assert set(workloads) <= set(KUBERNETES_ORDER), "every pod is started"
+    secrets = dotenv_values(project / ".env")
+    with Pods(engine, objects, secrets, tmp_path, images=KUBERNETES_IMAGES) as pods:
+        for name in KUBERNETES_ORDER:
+            if name in workloads:
+                pods.start(workloads[name])
+        http, https = pods.ports["haproxy"][8080], pods.ports["haproxy"][8443]
+        host = {"Host": "localhost"}
+        redirect = requests.get(
+            f"http://127.0.0.1:{http}/", headers=host, allow_redirects=False, timeout=10
+        )
+        assert (redirect.status_code, redirect.headers["Location"]) == (301, "https://localhost/")
+        # Each HAProxy pod made its own self-signed certificate at start:
+        # nothing to verify it against.
+        site = f"https://127.0.0.1:{https}"
+        with warnings.catch_warnings(action="ignore", category=InsecureRequestWarning):
+            page = requests.get(f"{site}/", headers=host, timeout=10, verify=False)  # noqa: S501
+            assert page.status_code == 200
+            css = re.search(r'href="(/static/[^"]+\.css)"', page.text).group(1)
+            static = requests.get(site + css, headers=host, timeout=10, verify=False)  # noqa: S501
+        assert static.status_code == 200
+        assert static.headers["Server"] in {"nginx", "Apache"}, "served by a web server, not Django"
 
 
 # ACME, against Pebble ----------------------------------------------------------
