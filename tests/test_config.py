@@ -195,6 +195,25 @@ def test_nginx_spreads_over_every_replica_and_retries_on_connection_errors(servi
     assert not re.search(r"^\s*keepalive \d+;", text, re.MULTILINE)
 
 
+def first_nameserver():
+    return re.search(r"^nameserver\s+(\S+)", Path("/etc/resolv.conf").read_text(), re.M)[1]
+
+
+@pytest.mark.parametrize("service", cases("nginx", "haproxy"), indirect=True)
+def test_names_are_resolved_by_the_dns_server_the_container_was_given(service):
+    # Docker's own under Compose, the cluster's on Kubernetes: whichever
+    # /etc/resolv.conf names, unless the variable says otherwise.
+    variable, line = {
+        "nginx": ("NGINX_RESOLVER", r"resolver (\S+) "),
+        "haproxy": ("HAPROXY_DNS", r"nameserver dns (\S+)"),
+    }[service.name]
+    service.settings.pop(variable, None)
+    result = run_entrypoint(service, service.version)
+    assert result.returncode == 0, result.stderr
+    found = re.search(line, service.rendered.read_text())[1]
+    assert found == first_nameserver() + (":53" if service.name == "haproxy" else "")
+
+
 @pytest.mark.parametrize("service", cases("apache"), indirect=True)
 def test_apache_balances_over_every_replica_and_preserves_the_host(service):
     text = rendered(service)
