@@ -7,6 +7,7 @@
 - `variant_project`: a bake per proxy choice, per tls answer, and with
   `kubernetes`, for what they all change (the compose file, the
   Dockerfiles, the scripts, the READMEs).
+- `k8s_project`: each variant that can have them, with the Kubernetes manifests.
 - `mariadb`: one MariaDB server for the native tiers; each user makes its own database.
 
 Bakes are made once per session and shared; tests must not change them.
@@ -88,6 +89,19 @@ VARIANTS = (
 @pytest.fixture(scope="session", params=VARIANTS)
 def variant_project(request, bake):
     return bake(**VARIANTS[request.param])
+
+
+# The variants that can also have the Kubernetes manifests (not tls=acme).
+K8S_VARIANTS = {
+    name: answers | {"kubernetes": True}
+    for name, answers in VARIANTS.items()
+    if answers.get("tls") != "acme" and "kubernetes" not in answers
+}
+
+
+@pytest.fixture(scope="session", params=K8S_VARIANTS)
+def k8s_project(request, bake):
+    return bake(**K8S_VARIANTS[request.param])
 
 
 @pytest.fixture(scope="session", params=MYSQL_VERSIONS)

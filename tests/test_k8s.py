@@ -19,7 +19,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 from harness.commands import clean_env, compose_model, run, tool
-from harness.template import PROXIES, PROXY_CHOICES, TEMPLATE, proxies_of
+from harness.template import PROXIES, TEMPLATE, proxies_of
 
 OVERLAYS = ("dev", "production")
 # The oldest Kubernetes the manifests need (a preStop sleep, on by default
@@ -27,15 +27,6 @@ OVERLAYS = ("dev", "production")
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 OPERATOR_CRDS = TEMPLATE / "tests/k8s/mysql-operator-9.1.0-2.2.2-crds.yaml"
 SECRET_KEYS = {"DJANGO_SECRET_KEY", "DB_PASSWORD", "MYSQL_ROOT_PASSWORD", "HAPROXY_STATS_PASSWORD"}
-# A proxy choice changes every manifest's set; a tls answer changes HAProxy's.
-K8S_VARIANTS = {name: answers | {"kubernetes": True} for name, answers in PROXY_CHOICES.items()} | {
-    f"tls={mode}": {"kubernetes": True, "tls": mode} for mode in ("own", "none")
-}
-
-
-@pytest.fixture(scope="session", params=K8S_VARIANTS)
-def k8s_project(request, bake):
-    return bake(**K8S_VARIANTS[request.param])
 
 
 @pytest.fixture(scope="session", params=OVERLAYS)
