@@ -186,6 +186,9 @@ class NativeStack:
     def app_logs(self):
         return "".join(replica.log_text() for replica in self.replicas)
 
+    def web_server_logs(self, name):
+        return self.servers[name].log_text()
+
     def stored_posts(self):
         query = f"SELECT * FROM `{self.database_name}`.board_post ORDER BY id"  # noqa: S608
         return [row.split("\t") for row in self.mariadb.sql(query).splitlines()]

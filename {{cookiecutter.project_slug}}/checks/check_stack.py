@@ -413,6 +413,17 @@ def check_static_files_come_from_the_web_servers(stack):
     # The app's access log is live (a page request shows up), and no file request is in it.
     request_with_marker(stack, "haproxy", unique("after-static"), {})
     assert "/static/" not in stack.app_logs(), "a static file reached Django"
+    # Each web server logs the pages it passes on, and neither the files it
+    # serves nor HAProxy's checks of it (an access log line: request, status).
+    quiet = re.compile(r'"[A-Z]+ /(static/|proxy-health)[^"]*" \d{3} ')
+    for name in stack.proxies:
+        page = unique(f"logged-by-{name}")
+        request_with_marker(stack, name, page, FROM_HTTPS)
+        deadline = time.monotonic() + 5  # a server logs once it has answered
+        while page not in (logs := stack.web_server_logs(name)):
+            assert time.monotonic() < deadline, f"{name} did not log a page request"
+            time.sleep(0.2)
+        assert not quiet.search(logs), f"{name} logged {quiet.search(logs)[0]}"
 
 
 def check_the_stats_page_wants_the_password(stack):
@@ -1145,6 +1156,9 @@ class ComposeStack:
 
     def app_logs(self):
         return self.compose("logs", "--no-log-prefix", "app")
+
+    def web_server_logs(self, name):
+        return self.compose("logs", "--no-log-prefix", name)
 
     # Python code run in an app replica, with Django set up.
     DJANGO_SHELL = ("compose", "exec", "-T", "app", "python", "manage.py", "shell", "-v", "0", "-c")
