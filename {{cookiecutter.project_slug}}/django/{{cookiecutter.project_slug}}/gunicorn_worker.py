@@ -19,7 +19,6 @@ under load against the installed version.
 """
 
 import select
-import sys
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -29,13 +28,6 @@ class DrainingThreadWorker(ThreadWorker):
         super().set_accept_enabled(enabled)
         if enabled or self.alive:
             return  # a pause because the worker is full, not a stop
-        # Each look at the queue gives up the GIL, and a request thread that
-        # takes it may keep it for the switch interval (5 ms): a connection
-        # completing in that moment is reset by the close, request and all.
-        # A stopping worker has no throughput to keep: switching every 10 us
-        # makes that moment some hundred times shorter. (This narrows the
-        # race; it does not end it.)
-        sys.setswitchinterval(1e-5)
         for listener in self.sockets:
             while select.select([listener], [], [], 0)[0]:
                 self.accept(listener)
