@@ -1205,8 +1205,17 @@ class ComposeStack:
 
     def freeze_replica(self, index):
         # Every process of the container, frozen (a SIGSTOP would reach
-        # Gunicorn's master only), its connections left open.
-        self.docker("pause", self.containers("app")[index])
+        # Gunicorn's master only), its connections left open. The freeze
+        # fails now and then while a healthcheck's exec joins the container
+        # (runc issue 2753); the next try succeeds.
+        container = self.containers("app")[index]
+        for attempt in range(3):
+            try:
+                self.docker("pause", container)
+                return
+            except RuntimeError as error:
+                if "unable to freeze" not in str(error) or attempt == 2:
+                    raise
 
     def thaw_replica(self, index):
         self.docker("unpause", self.containers("app")[index])
