@@ -12,9 +12,13 @@ redirect, HSTS and user-flow checks; ACME runs against Pebble, and renews
 under load.
 """
 
+import contextlib
+import socket
+import threading
 import time
 
 import pytest
+import requests
 from harness import processes, services, tls
 from harness.commands import run
 from harness.native import NativeStack
@@ -115,6 +119,61 @@ def test_no_request_fails_while_the_web_servers_reload_again_and_again(healthy, 
     CHECKS.seconds_until_all_up(healthy, timeout=5)
     for name, before in workers.items():
         assert not before & live_workers(healthy, name), f"{name} never replaced its workers"
+
+
+class ReplicaThatDies:
+    """Listens where a stopped replica did, reads each request whole, and
+    closes the connection without an answer: a replica that dies with a
+    request in hand, which it may have run already."""
+
+    def __init__(self, host, port):
+        self.requests = 0
+        self.listener = socket.create_server((host, port))
+        self.listener.settimeout(0.2)
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self.serve)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.closing.set()
+        self.thread.join()
+        self.listener.close()
+
+    def serve(self):
+        while not self.closing.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                received = chunk = b""
+                while b"\r\n\r\n" not in received and (chunk := connection.recv(65536)):
+                    received += chunk
+                self.requests += b"\r\n\r\n" in received
+
+
+def test_a_post_that_reached_a_replica_is_never_sent_again(healthy):
+    """Whatever a web server retries (nginx even passes a request on again
+    after its peers changed, @resend), a POST that reached a replica may
+    have run there: it gets a 502 and goes nowhere else."""
+    for index in range(len(healthy.replicas)):
+        healthy.stop_replica(index)
+    port = healthy.layout.ports["app"]
+    with contextlib.ExitStack() as opened:
+        dying = [
+            opened.enter_context(ReplicaThatDies(replica.host, port))
+            for replica in healthy.replicas
+        ]
+        for proxy in healthy.proxies:
+            before = sum(replica.requests for replica in dying)
+            url = healthy.url(proxy, "/posts/new/")
+            answer = requests.post(url, data={"title": "once"}, timeout=30)
+            sent = sum(replica.requests for replica in dying) - before
+            assert (proxy, answer.status_code, sent) == (proxy, 502, 1)
 
 
 def live_workers(stack, name):
