@@ -1209,13 +1209,14 @@ class ComposeStack:
         # fails now and then while a healthcheck's exec joins the container
         # (runc issue 2753); the next try succeeds.
         container = self.containers("app")[index]
-        for attempt in range(3):
+        for _ in range(2):
             try:
                 self.docker("pause", container)
                 return
             except RuntimeError as error:
-                if "unable to freeze" not in str(error) or attempt == 2:
+                if "unable to freeze" not in str(error):
                     raise
+        self.docker("pause", container)
 
     def thaw_replica(self, index):
         self.docker("unpause", self.containers("app")[index])
