@@ -150,7 +150,7 @@ class ReplicaThatDies:
                 continue
             with connection:
                 connection.settimeout(5)
-                received = chunk = b""
+                received = b""
                 while b"\r\n\r\n" not in received and (chunk := connection.recv(65536)):
                     received += chunk
                 self.requests += b"\r\n\r\n" in received
