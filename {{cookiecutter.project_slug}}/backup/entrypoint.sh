@@ -75,8 +75,9 @@ lock() {
     trap 'rm -f "$options"; rm -rf "$backups/.lock"' EXIT
 }
 
+# Finished dumps only: one being written (.partial-<time>) is not a dump.
 list() {
-    find "$backups" -mindepth 1 -maxdepth 1 -type d -name '*Z' -exec basename {} \; | sort
+    find "$backups" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*T[0-9]*Z' -exec basename {} \; | sort
 }
 
 latest() {

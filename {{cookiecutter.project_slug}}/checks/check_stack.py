@@ -1079,7 +1079,28 @@ def check_a_damaged_dump_or_a_bad_moment_is_refused_and_the_live_database_left_u
     return {"refused": ", ".join([*DAMAGE, *BAD_MOMENTS])}
 
 
+def check_a_dump_being_written_is_not_taken_for_a_good_one(stack):
+    """A dump is written in a hidden folder and renamed once it checks out.
+    Until then the listing, the healthcheck and a restore ignore it, even
+    when it is the newest folder there."""
+    stack.backup("now")
+    good = latest_dump(stack)
+    partial = ".partial-99991231T235959Z"
+    stack.backup_shell(f"cp -rp {good} {partial} && touch {partial}/dump.sql.gz")
+    try:
+        listed = stack.backup("list").split()
+        health = stack.backup("health")
+        status, output = stack.restore(partial)
+    finally:
+        stack.backup_shell(f"rm -rf {partial}")
+    assert listed[-1] == good and partial not in listed, listed
+    assert health.startswith(f"backup: last good dump {good},"), health
+    assert status != 0 and f"no dump named '{partial}'" in output, output
+    return {"ignored": partial}
+
+
 BACKUPS = [
+    check_a_dump_being_written_is_not_taken_for_a_good_one,
     check_a_damaged_dump_or_a_bad_moment_is_refused_and_the_live_database_left_untouched,
     check_a_restore_to_a_point_in_time_brings_back_exactly_the_posts_before_it,
 ]
