@@ -1,7 +1,7 @@
 """What each layer of the stack costs and buys, measured side by side.
 
-    bench/run            # about 7 minutes: bench/results/<date>-<machine>.md and .png
-    bench/run --smoke    # 1 s per contender: proves the command still works
+    bench/run            # about 11 minutes: bench/results/<date>-<machine>.md and .png
+    bench/run --smoke    # 1 s per contender, one failover: proves the command still works
 
 It bakes the template once per web server, with tls=none (the proxy layers
 are compared, not TLS), starts both stacks natively with the test tiers'
@@ -12,6 +12,11 @@ alike; each figure is the median over the rounds, with its spread (lowest to
 highest round). Requests per second move with the machine's load. The CPU
 time each service spends per answer holds steady, and is what the layers
 are compared by.
+
+Then, for each proxy choice as a user bakes it (two replicas, TLS), it runs
+tier 5's failover scenarios under a steady load of GETs and POSTs, and
+reports what each cost: failed requests, seconds to DOWN. These are counts
+of one run each, reported as measured.
 """
 
 import argparse
@@ -35,9 +40,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import processes, services  # noqa: E402
 from harness.mariadb import MariaDB  # noqa: E402
-from harness.native import NativeStack  # noqa: E402
+from harness.native import NativeStack, failover_scenarios  # noqa: E402
 from harness.processes import Server, free_port  # noqa: E402
-from harness.template import load_stack_checks  # noqa: E402
+from harness.template import PROXY_CHOICES, load_stack_checks  # noqa: E402
 
 from bench import report  # noqa: E402
 
@@ -72,9 +77,15 @@ class Plan:
     # concurrency runs are longer, and fewer.
     sweep_seconds: int
     sweep_rounds: int
+    # The failover scenarios, and the proxy choices they run on.
+    failover: list
+    failover_choices: list
 
 
-FULL, SMOKE = Plan(5, 5, 15, 2), Plan(1, 1, 1, 1)
+FAILOVER = failover_scenarios(CHECKS)
+FULL = Plan(5, 5, 15, 2, FAILOVER, list(PROXY_CHOICES))
+# The first scenario (a web server killed: seconds to DOWN), on the stack with both.
+SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1])
 
 
 @dataclass
@@ -109,6 +120,7 @@ class Results:
     memory_peak: dict = field(default_factory=dict)
     disk_temp_tables_per_answer: float = 0.0
     marked_down: dict = field(default_factory=dict)  # connections -> times a web server went DOWN
+    failover: dict = field(default_factory=dict)  # proxy choice -> {scenario: its figures}
 
 
 def wrk(url, connections, seconds):
@@ -253,15 +265,29 @@ def machine_name():
 
 def run(plan, workdir):
     results = Results(machine_name(), datetime.date.today().isoformat(), plan)
-    projects = {}
+    projects, as_baked = {}, {}
     for web_server, other in (("nginx", "apache"), ("apache", "nginx")):
         answers = {f"use_{web_server}": "yes", f"use_{other}": "no", "tls": "none"}
         projects[web_server], took = bake(workdir / web_server, **answers)
         results.bake_seconds.append(took)
-    results.bake_seconds.append(bake(workdir / "default")[1])
+    # Every proxy choice with the other answers as they come (the first: all of them).
+    for choice, answers in PROXY_CHOICES.items():
+        yes_no = {name: "yes" if chosen else "no" for name, chosen in answers.items()}
+        as_baked[choice], took = bake(workdir / "as-baked" / choice, **yes_no)
+        results.bake_seconds.append(took)
 
+    with MariaDB(workdir / "mariadb") as mariadb:
+        measure_layers(results, projects, mariadb)
+        for choice in plan.failover_choices:
+            with NativeStack(as_baked[choice], mariadb) as stack:
+                results.failover[choice] = failover(stack, plan.failover)
+    return results
+
+
+def measure_layers(results, projects, mariadb):
+    """The page, stylesheet, concurrency and memory figures, on one stack per
+    web server with one replica each."""
     with (
-        MariaDB(workdir / "mariadb") as mariadb,
         NativeStack(projects["nginx"], mariadb, replicas=1) as nginx_stack,
         NativeStack(projects["apache"], mariadb, replicas=1) as apache_stack,
     ):
@@ -291,7 +317,21 @@ def run(plan, workdir):
                 "database": mariadb,
             }
             measure(results, servers, nginx_stack)
-    return results
+
+
+def failover(stack, scenarios):
+    """{scenario: its figures}, each from a healthy stack, as tier 5 runs them.
+    A guarantee that does not hold is reported, not raised: the other
+    scenarios still run."""
+    figures = {}
+    for scenario in scenarios:
+        stack.heal()
+        CHECKS.seconds_until_all_up(stack)
+        try:
+            figures[scenario.__name__] = scenario(stack)
+        except AssertionError as failure:
+            figures[scenario.__name__] = {"FAILED": str(failure).splitlines()[0]}
+    return figures
 
 
 def address(server, path="/"):

@@ -2,9 +2,11 @@
 
 No figure is asserted: timings are the benchmark's output, never a pass or a
 fail. What must hold is that `bench/run` drives every contender, each of
-which serves what it is asked for, and writes its table and its chart.
+which serves what it is asked for, runs a failover scenario under load, and
+writes its table and its chart.
 """
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,4 +46,8 @@ def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp
         requests_per_second, errors = float(cells[0].split()[0]), cells[4 if name in page else 3]
         assert requests_per_second > 0 and errors == "0", (name, cells)
     assert list(rows(text, "Concurrency")) == ["16", "64", "256", "1,024"]
+    # The smoke run's one failover scenario ran under load and timed the DOWN.
+    scenario, cost = rows(text, "Failover")["nginx + apache"]
+    assert scenario == "when a web server is killed", scenario
+    assert re.search(r"DOWN after [\d.]+ s, .*failed GETs \d+ of [1-9]", cost), cost
     assert "nan" not in text

@@ -21,16 +21,15 @@ import pytest
 import requests
 from harness import processes, services, tls
 from harness.commands import run
-from harness.native import NativeStack
+from harness.native import NativeStack, failover_scenarios
 from harness.template import CONTEXT, EVERY_PROXY, PROXY_CHOICES, load_stack_checks
 
 CHECKS = load_stack_checks()
-# Outside Docker no restart policy brings a crashed HAProxy back: that
-# scenario runs in tier 6 only. Overload is met by HAProxy's queue in front
-# of the web servers: here it runs once, on the stack with both (tier 6 runs
-# it for every proxy choice, on the real images).
+FAILOVER = failover_scenarios(CHECKS)
+# Overload is met by HAProxy's queue in front of the web servers: here it
+# runs once, on the stack with both (tier 6 runs it for every proxy choice,
+# on the real images).
 OVERLOAD = CHECKS.failover_under_overload
-FAILOVER = [s for s in CHECKS.FAILOVER if s not in (CHECKS.failover_when_haproxy_crashes, OVERLOAD)]
 DEFAULT_TLS, *OTHER_TLS = CONTEXT["tls"]
 # What every tls mode must keep working: the ports, the user flow with CSRF.
 FLOW = [
