@@ -1165,6 +1165,13 @@ class ComposeStack:
         scheme = "https" if self.tls and name in ("haproxy", "stats") else "http"
         return f"{scheme}://127.0.0.1:{self.ports[name]}{path}"
 
+    def established_connections(self, service, port):
+        """How many TCP connections a service's container has open to `port`
+        (the kernel's table: no tool needed in the image)."""
+        table = self.compose("exec", "-T", service, "cat", "/proc/net/tcp")
+        rows = [line.split() for line in table.splitlines()[1:]]
+        return sum(1 for row in rows if row[2].endswith(f":{port:04X}") and row[3] == "01")
+
     def containers(self, service):
         """IDs of a service's containers, by replica number."""
         rows = [
@@ -1334,7 +1341,31 @@ def check_the_app_talks_to_the_database_over_tls(stack):
     assert version.startswith("TLSv1."), f"the app's database link is not encrypted: {version!r}"
 
 
-COMPOSE_ONLY = [check_migrations_ran_exactly_once, check_the_app_talks_to_the_database_over_tls]
+def check_writes_leave_no_idle_connection_to_a_replica(stack):
+    """A write sent on an idle connection just as its replica closes it (a
+    stop, a thaw after hanging) is reset, and may not be sent again: the web
+    servers send writes on a connection of their own, closed after the
+    answer. (Some web servers keep them by default: see the README.)"""
+    port = int(stack.config["services"][stack.proxies[0]]["environment"]["BACKEND_PORT"])
+    for proxy in stack.proxies:
+
+        def idle(proxy=proxy):
+            return stack.established_connections(proxy, port)
+
+        # Connections left by earlier reads close within Gunicorn's keep-alive.
+        wait_until(lambda: idle() == 0, f"{proxy}'s idle connections to the replicas", 10)
+        for _ in range(5):
+            # Django's answer, whatever it is (a redirect to HTTPS, a refused token).
+            answer = fetch(stack, proxy, "/accounts/login/", method="POST", allow_redirects=False)
+            assert answer.status_code < 500, f"{proxy}: {answer.status_code}"
+        wait_until(lambda: idle() == 0, f"{proxy} kept a write's connection to a replica", 2)
+
+
+COMPOSE_ONLY = [
+    check_migrations_ran_exactly_once,
+    check_the_app_talks_to_the_database_over_tls,
+    check_writes_leave_no_idle_connection_to_a_replica,
+]
 
 
 def run_checks(stack, checks):
