@@ -766,8 +766,8 @@ def failover_when_the_database_restarts(stack):
 def failover_when_a_replica_freezes(stack):
     """A replica that hangs (frozen, its connections open) costs a GET a few
     seconds: the web servers give up on it after 2 s and send the GET to
-    another replica. A POST it held waits for it (up to 10 s), and is never
-    sent again."""
+    another replica. A POST it held waits for it (up to 10 s), is never
+    sent again, and is answered once the replica thaws."""
     with Load(stack) as load:
         load.run_for(1)
         stack.freeze_replica(0)
@@ -780,6 +780,7 @@ def failover_when_a_replica_freezes(stack):
     assert figures["saved posts lost"] == 0, figures
     assert figures["posts saved twice"] == 0, figures
     assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
+    assert load.failed_posts == [], f"{figures}: {load.failed_posts}"
     assert load.slowest_get <= 5, figures
     return figures
 
