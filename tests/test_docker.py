@@ -209,7 +209,11 @@ def page_requests(stack, container):
 
 def assert_no_failed_request(load, stack):
     figures = load.figures(stack)
-    assert load.failed_gets == [] and load.failed_posts == [], figures
+    if load.failed_gets or load.failed_posts:
+        # The web servers' error lines: what a rare failure leaves to go by.
+        logs = stack.compose("logs", "--no-color", "--timestamps", "--since", "2m", *stack.proxies)
+        errors = [line for line in logs.splitlines() if "error" in line.lower()]
+        raise AssertionError(f"{figures}\n" + "\n".join(errors[-40:]))
     assert figures["saved posts lost"] == 0, figures
     return figures
 
