@@ -20,11 +20,13 @@ of one run each, reported as measured.
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -263,6 +265,39 @@ def machine_name():
     return f"{os.cpu_count()}cpu-{slug}"
 
 
+# What each config changes so that every hop keeps its connections alive for
+# every request, as the web servers' reads to the replicas already do: the
+# measurement of what the shipped configs' fresh connections cost. Not
+# shipped: a POST sent on a kept connection just as its server closes it is
+# lost (the baked README's "Graceful stops").
+KEEP_ALIVE = {
+    "haproxy/haproxy.cfg": [("    option http-server-close\n", "")],
+    "nginx/nginx.conf": [
+        ("        zone app 64k;\n",
+         "        zone app 64k;\n        keepalive 16;\n        keepalive_timeout 4s;\n"),
+        ("proxy_set_header Connection close;", 'proxy_set_header Connection "";\n'
+         "        proxy_http_version 1.1;"),
+    ],
+}  # fmt: skip
+
+
+def kept_alive(project):
+    """A copy of a baked project, its connections kept alive at every hop."""
+    copy = project.parent / "kept-alive" / project.name
+    shutil.copytree(project, copy)
+    for name, changes in KEEP_ALIVE.items():
+        path = copy / name
+        if not path.exists():  # a web server this project does not have
+            continue
+        text = path.read_text()
+        for old, new in changes:
+            if old not in text:
+                raise RuntimeError(f"{name} no longer has {old!r}: update KEEP_ALIVE")
+            text = text.replace(old, new)
+        path.write_text(text)
+    return copy
+
+
 def run(plan, workdir):
     results = Results(machine_name(), datetime.date.today().isoformat(), plan)
     projects, as_baked = {}, {}
@@ -286,13 +321,18 @@ def run(plan, workdir):
 
 def measure_layers(results, projects, mariadb):
     """The page, stylesheet, concurrency and memory figures, on one stack per
-    web server with one replica each."""
-    with (
-        NativeStack(projects["nginx"], mariadb, replicas=1) as nginx_stack,
-        NativeStack(projects["apache"], mariadb, replicas=1) as apache_stack,
-    ):
-        seed(nginx_stack)
-        seed(apache_stack)
+    web server with one replica each, and one more each with its connections
+    kept alive at every hop."""
+    with contextlib.ExitStack() as started:
+        stacks = {}
+        for web_server, baked in projects.items():
+            for name, project in (
+                (web_server, baked),
+                (f"{web_server} kept alive", kept_alive(baked)),
+            ):
+                stacks[name] = started.enter_context(NativeStack(project, mariadb, replicas=1))
+                seed(stacks[name])
+        nginx_stack = stacks["nginx"]
         # As Gunicorn runs here: 2 workers of 4 threads, each answer logged.
         granian = app_server(
             nginx_stack, "granian", "127.0.0.51", "granian", "--interface", "wsgi",
@@ -305,17 +345,13 @@ def measure_layers(results, projects, mariadb):
             "--bind", "{host}:{port}", "whitenoise_app:application",
         )  # fmt: skip
         with granian, whitenoise:
-            servers = {
-                "haproxy": nginx_stack.servers["haproxy"],
-                "nginx": nginx_stack.servers["nginx"],
-                "haproxy (Apache's)": apache_stack.servers["haproxy"],
-                "apache": apache_stack.servers["apache"],
-                "app": nginx_stack.replicas[0],
-                "app (Apache's)": apache_stack.replicas[0],
-                "granian": granian,
-                "whitenoise": whitenoise,
-                "database": mariadb,
-            }
+            # Each server by its role, and which stack it is in: "app (apache)".
+            servers = {}
+            for name, stack in stacks.items():
+                suffix = "" if name == "nginx" else f" ({name})"
+                servers |= {f"{role}{suffix}": server for role, server in stack.servers.items()}
+                servers[f"app{suffix}"] = stack.replicas[0]
+            servers |= {"granian": granian, "whitenoise": whitenoise, "database": mariadb}
             measure(results, servers, nginx_stack)
 
 
@@ -342,27 +378,35 @@ def address(server, path="/"):
 PAGE = {
     "Gunicorn": ["app"],
     "Nginx → Gunicorn": ["nginx", "app"],
-    "Apache → Gunicorn": ["apache", "app (Apache's)"],
+    "Apache → Gunicorn": ["apache (apache)", "app (apache)"],
     "HAProxy → Nginx → Gunicorn": ["haproxy", "nginx", "app"],
-    "HAProxy → Apache → Gunicorn": ["haproxy (Apache's)", "apache", "app (Apache's)"],
+    "HAProxy → Apache → Gunicorn": ["haproxy (apache)", "apache (apache)", "app (apache)"],
     "Granian": ["granian"],
 }
+# The chains again, with every connection kept alive (KEEP_ALIVE).
+for chain, web_server in zip(report.CHAINS, ("nginx", "apache"), strict=True):
+    PAGE[chain + report.KEPT_ALIVE] = [
+        f"{role} ({web_server} kept alive)" for role in ("haproxy", web_server, "app")
+    ]
 STATIC = {
     "Nginx": ["nginx"],
-    "Apache": ["apache"],
+    "Apache": ["apache (apache)"],
     "HAProxy → Nginx": ["haproxy", "nginx"],
     "Gunicorn + WhiteNoise": ["whitenoise"],
 }
-# The report's column for each server: its role on the path.
-ROLES = {"granian": "app", "whitenoise": "app", "app (Apache's)": "app"}
-ROLES["haproxy (Apache's)"] = "haproxy"
+
+
+def role(server):
+    """The report's column for a server: its role on the path."""
+    name = server.partition(" (")[0]
+    return "app" if name in ("granian", "whitenoise") else name
 
 
 def contenders(servers):
     """The post list's contenders (the database is on every path), and the stylesheet's."""
 
     def contender(name, path, on_path):
-        measured = {ROLES.get(each, each): servers[each] for each in on_path}
+        measured = {role(each): servers[each] for each in on_path}
         return Contender(name, address(servers[on_path[0]], path), measured)
 
     css = stylesheet(address(servers["app"]))
@@ -377,7 +421,12 @@ def measure(results, servers, nginx_stack):
     page, static = contenders(servers)
     for contender in page + static:  # warm up: templates, connections, caches
         wrk(contender.url, PAGE_CONNECTIONS, 1)
-    memory = {name: server for name, server in servers.items() if "Apache's" not in name}
+    # One of each role; Apache from its own stack.
+    memory = {
+        role(name): server
+        for name, server in servers.items()
+        if " (" not in name or name == "apache (apache)"
+    }
     results.memory_idle = {name: memory_mib(server) for name, server in memory.items()}
     temp_tables = disk_temp_tables(servers["database"])
     with PeakMemory(memory) as peak:

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 DIRECT, WHITENOISE = "Gunicorn", "Gunicorn + WhiteNoise"
 CHAINS = ("HAProxy → Nginx → Gunicorn", "HAProxy → Apache → Gunicorn")
+# A chain again, with its connections kept alive at every hop.
+KEPT_ALIVE = ", kept alive"
 SERVICES = ("haproxy", "nginx", "apache", "app", "database")
 
 
@@ -139,12 +141,17 @@ def targets(results):
     rows = []
     for chain in CHAINS:
         share = app_share(results.page[chain])
+        kept = app_share(results.page[chain + KEPT_ALIVE])
         target = f"{chain}: the app and database's share of CPU ≥ 0.95"
-        rows.append((target, f"{share:.3f}", share >= 0.95))
+        measured = f"{share:.3f} ({kept:.3f} with every connection kept alive)"
+        rows.append((target, measured, share >= 0.95))
+    base = results.static[WHITENOISE]
     for name, least in (("Nginx", 15), ("Apache", 6)):
-        ratio = rps_ratio(results.static[name], results.static[WHITENOISE])
+        runs = results.static[name]
+        by_cpu = total_cpu_ms(base) / total_cpu_ms(runs)
         target = f"{name} serves the CSS ≥ {least}x WhiteNoise (req/s)"
-        rows.append((target, f"{ratio:.1f}x", ratio >= least))
+        measured = f"{rps_ratio(runs, base):.1f}x ({by_cpu:.1f}x by CPU)"
+        rows.append((target, measured, rps_ratio(runs, base) >= least))
     failed, down = errors(results.sweep[256]), results.marked_down[256]
     target = "256 connections: 0 errors, no web server marked DOWN"
     rows.append((target, f"{failed} errors, marked DOWN {down} times", failed == down == 0))

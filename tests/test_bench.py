@@ -19,6 +19,8 @@ PAGE = [
     "HAProxy → Nginx → Gunicorn",
     "HAProxy → Apache → Gunicorn",
     "Granian",
+    "HAProxy → Nginx → Gunicorn, kept alive",
+    "HAProxy → Apache → Gunicorn, kept alive",
 ]
 STATIC = ["Nginx", "Apache", "HAProxy → Nginx", "Gunicorn + WhiteNoise"]
 
