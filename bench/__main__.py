@@ -421,9 +421,9 @@ def measure(results, servers, nginx_stack):
     page, static = contenders(servers)
     for contender in page + static:  # warm up: templates, connections, caches
         wrk(contender.url, PAGE_CONNECTIONS, 1)
-    # One of each role; Apache from its own stack.
+    # Every server once; Apache from its own stack.
     memory = {
-        role(name): server
+        name.partition(" (")[0]: server
         for name, server in servers.items()
         if " (" not in name or name == "apache (apache)"
     }

@@ -48,6 +48,8 @@ def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp
         requests_per_second, errors = float(cells[0].split()[0]), cells[4 if name in page else 3]
         assert requests_per_second > 0 and errors == "0", (name, cells)
     assert list(rows(text, "Concurrency")) == ["16", "64", "256", "1,024"]
+    memory = set(rows(text, "Memory"))
+    assert memory == {"haproxy", "nginx", "apache", "app", "granian", "whitenoise", "database"}
     # The smoke run's one failover scenario ran under load and timed the DOWN.
     scenario, cost = rows(text, "Failover")["nginx + apache"]
     assert scenario == "when a web server is killed", scenario
