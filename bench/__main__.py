@@ -1,6 +1,6 @@
 """What each layer of the stack costs and buys, measured side by side.
 
-    bench/run            # about 13 minutes: bench/results/<date>-<machine>.md and .png
+    bench/run            # about 11 minutes: bench/results/<date>-<machine>.md and .png
     bench/run --smoke    # 1 s per contender, one failover: proves the command still works
 
 It bakes the template once per web server, with tls=none (the proxy layers
