@@ -210,7 +210,8 @@ def chart(results, path):
         cpu.barh(names, heights, left=bottom, label=service)
         bottom = [left + height for left, height in zip(bottom, heights, strict=True)]
     cpu.set_title("The post list: CPU ms per answer")
-    cpu.legend(loc="lower right")
+    # Below the bars, so that it hides none of them.
+    cpu.legend(loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=len(SERVICES))
     cpu.invert_yaxis()
     cpu.set_yticklabels([])
     bars(static, results.static, "The stylesheet: requests/s")
