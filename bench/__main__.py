@@ -5,9 +5,10 @@
 
 It bakes the template once per web server, with tls=none (the proxy layers
 are compared, not TLS), starts both stacks natively with the test tiers'
-launcher (tests/harness), one app replica each, on one MariaDB; seeds the
-post list; and drives every contender with wrk. The contenders run round by
-round, interleaved, so a noisy neighbour on a shared machine hits all of them
+launcher (tests/harness), one app replica each, on one MariaDB, and a copy
+of each with every connection kept alive (KEEP_ALIVE); seeds the post list;
+and drives every contender with wrk. The contenders run round by round,
+interleaved, so a noisy neighbour on a shared machine hits all of them
 alike; each figure is the median over the rounds, with its spread (lowest to
 highest round). Requests per second move with the machine's load. The CPU
 time each service spends per answer holds steady, and is what the layers
