@@ -9,7 +9,6 @@ import os
 from environs import Env
 
 from {{ cookiecutter.project_slug }}.gunicorn_response import install as install_one_write_response
-from {{ cookiecutter.project_slug }}.gunicorn_worker import stop_listening_first
 
 # environs refuses a malformed value with a message that names the variable.
 env = Env()
@@ -26,14 +25,11 @@ wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 
 
 def on_starting(server):
-    """Server hook, run once in the master before any worker forks. Every
+    """Server hook, run once in the master before any worker forks: every
     answer leaves in one write, so a replica that dies mid-answer cannot leave
-    a client with headers and half a body; and a stop first lets no new
-    connection in, so none is cut off after its request was sent (see each
-    module's docstring). Loading this file changes nothing; only starting a
-    server does."""
+    a client with headers and half a body (see the module's docstring).
+    Loading this file changes nothing; only starting a server does."""
     install_one_write_response()
-    stop_listening_first(server)
 
 
 # All interfaces of the container's own network namespace; Compose publishes

@@ -103,5 +103,5 @@ def test_loading_the_gunicorn_config_replaces_nothing(gunicorn_config):
 
 
 def test_the_server_hook_installs_it_before_any_worker_starts(gunicorn_config):
-    gunicorn_config["on_starting"](server=SimpleNamespace(stop=None))
+    gunicorn_config["on_starting"](server=None)
     assert wsgi.Response is OneWriteResponse
