@@ -28,6 +28,7 @@ under load against the installed version.
 import select
 import socket
 import struct
+import sys
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -39,8 +40,9 @@ TCP_INFO_UNACKED = 24
 def queued(listener):
     """How many connections wait in `listener`'s accept queue: on Linux, the
     kernel's count (TCP_INFO, which Python asks for without releasing the
-    GIL); elsewhere, and for unix sockets, whether any waits (select)."""
-    if hasattr(socket, "TCP_INFO") and listener.family in (socket.AF_INET, socket.AF_INET6):
+    GIL); elsewhere (where struct tcp_info differs, if it exists) and for unix
+    sockets, whether any waits (select)."""
+    if sys.platform == "linux" and listener.family in (socket.AF_INET, socket.AF_INET6):
         info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_UNACKED + 4)
         return struct.unpack_from("I", info, TCP_INFO_UNACKED)[0]
     return len(select.select([listener], [], [], 0)[0])
