@@ -30,7 +30,7 @@ from harness.commands import run, tool
 from harness.compose import ComposeProject
 from harness.engine import DockerEngine
 from harness.pods import Pods
-from harness.processes import free_port
+from harness.processes import free_port, trouble
 from harness.template import (
     EVERY_PROXY,
     PROXIES,
@@ -169,13 +169,22 @@ def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
     )
 
 
+def troubles_in_logs(stack):
+    """Each service's log lines that say something went wrong, to explain a failed check."""
+    troubles = []
+    for service in stack.compose("config", "--services").stdout.split():
+        log = stack.compose("logs", "--no-color", "--timestamps", service).stdout
+        troubles += [f"\n--- {service}: lines that say something went wrong ---", *trouble(log)]
+    return "\n".join(troubles)
+
+
 def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):
     result = stack.check_stack("--failover")
     with capsys.disabled():
         proxies = "+".join(proxies_of(stack.project))
         timings = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in stack.timings.items())
         print(f"\n[{proxies}] {timings}\n{result.stdout}")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr + troubles_in_logs(stack)
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)

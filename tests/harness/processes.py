@@ -11,6 +11,7 @@ fails the test: in CI a missing server must never turn into a silent skip.
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +21,17 @@ from pathlib import Path
 
 # Debian installs daemons in sbin, which is not on every user's PATH.
 EXTRA_BIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+# A log line that says something went wrong: an error or a warning, a
+# traceback, or a 5xx answer in an access log (HAProxy's, the web servers').
+TROUBLE = re.compile(r'error|warn|traceback|" 5\d\d | 5\d\d \d+ ', re.IGNORECASE)
+
+
+def trouble(text, lines=20):
+    """The last `lines` lines of a log that say something went wrong: a
+    failure under load happens well before a log's last lines."""
+    return [line for line in text.splitlines() if TROUBLE.search(line)][-lines:]
 
 
 class MissingBinary(RuntimeError):
@@ -198,5 +210,11 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_tail(self, lines=40):
-        tail = "\n".join(self.log_text().splitlines()[-lines:])
-        return f"--- last lines of {self.log_path} ---\n{tail}"
+        """The log's last lines, and before them its last lines of trouble."""
+        text = self.log_text()
+        troubles = "\n".join(trouble(text))
+        tail = "\n".join(text.splitlines()[-lines:])
+        return (
+            f"--- lines of {self.log_path} that say something went wrong ---\n{troubles}\n"
+            f"--- last lines of {self.log_path} ---\n{tail}"
+        )
