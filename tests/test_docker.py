@@ -495,6 +495,44 @@ def test_posts_survive_down_and_up(stack, shipped_driver):
     assert shipped_driver.stored_titles() == before
 
 
+# The project's networks with IPv6 on as well, as a daemon's
+# default-network-opts can make every new network: each name then has an
+# IPv6 address beside its IPv4 one, while the servers listen on IPv4.
+DUAL_STACK = """
+networks:
+  edge:
+    enable_ipv6: true
+    ipam: {config: [{subnet: "fd00:0:0:1::/64"}]}
+  internal:
+    enable_ipv6: true
+    ipam: {config: [{subnet: "fd00:0:0:2::/64"}]}
+"""
+
+
+def test_on_networks_with_ipv6_as_well_every_web_server_stays_up_and_serves(
+    bake, engine, images, monkeypatch
+):
+    # A project name of its own: a second stack beside the module's.
+    project = bake(**PROXY_CHOICES[EVERY_PROXY], **ANSWERS, project_name="Dual Stack")
+    stack = ComposeProject(engine, project, extra=DUAL_STACK)
+    try:
+        driver = drive(stack.up(), monkeypatch)
+        addresses = stack.compose("exec", "-T", "haproxy", "getent", "ahosts", "nginx").stdout
+        assert ":" in addresses, f"nginx has no IPv6 address: {addresses}"
+        # Past HAProxy's `hold valid` (5 s): the addresses it asked Docker's
+        # DNS for at run time are in use, not only those it started with.
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            assert CHECKS.proxy_states(driver) == dict.fromkeys(driver.proxies, "UP")
+            time.sleep(0.5)
+        assert CHECKS.times_marked_down(driver) == dict.fromkeys(driver.proxies, 0)
+        CHECKS.check_every_published_port_answers(driver)
+        CHECKS.check_a_user_signs_up_logs_in_and_posts(driver)
+    finally:
+        stack.down("--volumes", "--remove-orphans")
+    assert stack.left_behind() == {}
+
+
 def test_down_with_volumes_leaves_nothing(stack):
     stack.down("--volumes")
     assert stack.left_behind() == {}
