@@ -205,6 +205,19 @@ def test_a_project_is_clean_under_its_own_pre_commit_hooks(bake, tmp_path):
     stdout_of([tool("pre-commit"), "run", "--all-files", "--show-diff-on-failure"], project)
 
 
+def test_the_kubernetes_hook_names_an_object_the_api_would_refuse(bake, tmp_path):
+    project = shutil.copytree(bake(kubernetes=True), tmp_path / "project")
+    migrate = project / "k8s/base/migrate.yaml"
+    migrate.write_text(migrate.read_text().replace("restartPolicy:", "restartPolicyy:", 1))
+    stdout_of(["git", "init", "-q"], project)
+    stdout_of(["git", "add", "-A"], project)
+    result = run([tool("pre-commit"), "run", "kubernetes", "--all-files"], cwd=project, check=False)
+    assert result.returncode != 0
+    for overlay in ("dev", "production"):
+        assert f"k8s/overlays/{overlay}: Job migrate (1.30.0): " in result.stdout, result.stdout
+    assert "restartPolicyy" in result.stdout
+
+
 # The template repository itself.
 
 
