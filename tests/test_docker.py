@@ -169,12 +169,16 @@ def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
     )
 
 
-def troubles_in_logs(stack):
-    """Each service's log lines that say something went wrong, to explain a failed check."""
+def troubles_in_logs(stack, output):
+    """Each service's log lines that say something went wrong while a failed
+    check ran (check_stack.py prints the window of each), to explain it."""
+    windows = re.findall(r"its logs: docker compose logs --timestamps (.+)", output)
     troubles = []
-    for service in stack.compose("config", "--services").stdout.split():
-        log = stack.compose("logs", "--no-color", "--timestamps", service).stdout
-        troubles += [f"\n--- {service}: lines that say something went wrong ---", *trouble(log)]
+    for window in windows:
+        for service in stack.compose("config", "--services").stdout.split():
+            log = stack.compose("logs", "--no-color", "--timestamps", *window.split(), service)
+            heading = f"\n--- {service}, {window}: lines that say something went wrong ---"
+            troubles += [heading, *trouble(log.stdout)]
     return "\n".join(troubles)
 
 
@@ -184,7 +188,9 @@ def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):
         proxies = "+".join(proxies_of(stack.project))
         timings = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in stack.timings.items())
         print(f"\n[{proxies}] {timings}\n{result.stdout}")
-    assert result.returncode == 0, result.stdout + result.stderr + troubles_in_logs(stack)
+    assert result.returncode == 0, (
+        result.stdout + result.stderr + troubles_in_logs(stack, result.stdout)
+    )
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)

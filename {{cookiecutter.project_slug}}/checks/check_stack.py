@@ -1368,16 +1368,24 @@ COMPOSE_ONLY = [
 ]
 
 
+def logs_time(ahead=0):
+    """Now, `ahead` seconds on, as `docker compose logs --since/--until` take it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ahead))
+
+
 def run_checks(stack, checks):
-    """Run each check; print what it found; return how many failed."""
+    """Run each check; print what it found; return how many failed. A failed
+    check also prints how to see what the services logged while it ran."""
     failed = 0
     for check in checks:
-        started = time.monotonic()
+        started, since = time.monotonic(), logs_time()
         try:
             figures = check(stack)
         except Exception as error:  # noqa: BLE001 (report every check, then fail)
             failed += 1
             print(f"FAIL {check.__name__}: {type(error).__name__}: {error}", flush=True)
+            window = f"--since {since} --until {logs_time(ahead=1)}"
+            print(f"     its logs: docker compose logs --timestamps {window}", flush=True)
             continue
         took = f"({time.monotonic() - started:.1f} s)"
         details = ", ".join(f"{name} {value}" for name, value in (figures or {}).items())
