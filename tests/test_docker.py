@@ -173,9 +173,10 @@ def troubles_in_logs(stack, output):
     """Each service's log lines that say something went wrong while a failed
     check ran (check_stack.py prints the window of each), to explain it."""
     windows = re.findall(r"its logs: docker compose logs --timestamps (.+)", output)
+    services = stack.compose("config", "--services").stdout.split()
     troubles = []
     for window in windows:
-        for service in stack.compose("config", "--services").stdout.split():
+        for service in services:
             log = stack.compose("logs", "--no-color", "--timestamps", *window.split(), service)
             heading = f"\n--- {service}, {window}: lines that say something went wrong ---"
             troubles += [heading, *trouble(log.stdout)]

@@ -197,11 +197,16 @@ def test_pre_commit_config_is_valid(default_project):
     stdout_of([tool("pre-commit"), "validate-config", ".pre-commit-config.yaml"], default_project)
 
 
-def test_a_project_is_clean_under_its_own_pre_commit_hooks(bake, tmp_path):
-    # The default answers plus the Kubernetes manifests: every file kind.
-    project = shutil.copytree(bake(kubernetes=True), tmp_path / "project")
+def staged(project):
+    """`project` as a git repository with every file staged, which pre-commit reads."""
     stdout_of(["git", "init", "-q"], project)
     stdout_of(["git", "add", "-A"], project)
+    return project
+
+
+def test_a_project_is_clean_under_its_own_pre_commit_hooks(bake, tmp_path):
+    # The default answers plus the Kubernetes manifests: every file kind.
+    project = staged(shutil.copytree(bake(kubernetes=True), tmp_path / "project"))
     stdout_of([tool("pre-commit"), "run", "--all-files", "--show-diff-on-failure"], project)
 
 
@@ -209,9 +214,8 @@ def test_the_kubernetes_hook_names_an_object_the_api_would_refuse(bake, tmp_path
     project = shutil.copytree(bake(kubernetes=True), tmp_path / "project")
     migrate = project / "k8s/base/migrate.yaml"
     migrate.write_text(migrate.read_text().replace("restartPolicy:", "restartPolicyy:", 1))
-    stdout_of(["git", "init", "-q"], project)
-    stdout_of(["git", "add", "-A"], project)
-    result = run([tool("pre-commit"), "run", "kubernetes", "--all-files"], cwd=project, check=False)
+    command = [tool("pre-commit"), "run", "kubernetes", "--all-files"]
+    result = run(command, cwd=staged(project), check=False)
     assert result.returncode != 0
     for overlay in ("dev", "production"):
         assert f"k8s/overlays/{overlay}: Job migrate (1.30.0): " in result.stdout, result.stdout
