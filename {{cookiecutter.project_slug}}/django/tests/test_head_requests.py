@@ -8,6 +8,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import StreamingHttpResponse
+
+from {{ cookiecutter.project_slug }}.head_requests import HeadWithoutBodyMiddleware
 
 
 def answer(method, path):
@@ -31,3 +34,12 @@ def test_a_head_answer_carries_the_get_answers_length_and_no_body(db, path):
     assert head_status == get_status
     assert head_headers["Content-Length"] == get_headers["Content-Length"] == str(len(get_body))
     assert get_body
+
+
+def test_a_streamed_answer_to_head_streams_nothing(rf):
+    # A download view (FileResponse) streams; `content` would be an error there.
+    def stream(request):
+        return StreamingHttpResponse(iter([b"a chunk", b"another"]))
+
+    response = HeadWithoutBodyMiddleware(stream)(rf.head("/"))
+    assert b"".join(response.streaming_content) == b""
