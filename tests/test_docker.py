@@ -231,7 +231,7 @@ def assert_no_failed_request(stack, load, since):
     """No request of `load` (on check_stack's driver for `stack`) failed, and
     no acknowledged post was lost; else what the services logged from `since`
     on: what a rare failure leaves to go by."""
-    figures = load.figures(load.stack)
+    figures = load.figures()
     window = f"--since {since} --until {CHECKS.logs_time(ahead=1)}"
     failed = load.failed_gets or load.failed_posts or figures["saved posts lost"]
     assert not failed, f"{figures}{troubles_in_logs(stack, [window])}"

@@ -112,7 +112,7 @@ def test_no_request_fails_while_the_web_servers_reload_again_and_again(healthy, 
                 healthy.reload_proxy(name)
                 reloads += 1
             load.run_for(0.2)
-    figures = {"reloads": reloads, **load.figures(healthy)}
+    figures = {"reloads": reloads, **load.figures()}
     report(capsys, "+".join(healthy.proxies), "web servers reloading", figures)
     assert load.failed_gets == [] and load.failed_posts == [], figures
     CHECKS.seconds_until_all_up(healthy, timeout=5)
@@ -251,7 +251,7 @@ def test_acme_renewal_swaps_the_certificate_with_no_failed_request(mode_stack, c
         mode_stack.renew_certificate(days=100_000)  # sooner than any expiry: renew now
         load.run_for(1)
     after = tls.verified(port, mode_stack.domain, mode_stack.verify)
-    figures = load.figures(mode_stack)
+    figures = load.figures()
     assert after != before, "the served certificate did not change"
     assert load.failed_gets == [] and load.failed_posts == [], figures
     report(capsys, "+".join(mode_stack.proxies), "ACME renewal under load", figures)

@@ -205,10 +205,10 @@ class Load:
     def run_for(seconds):
         time.sleep(seconds)
 
-    def figures(self, stack):
+    def figures(self):
         """What the load saw; how many acknowledged posts the database lost,
         and how many posts it holds twice (a POST replayed by a proxy)."""
-        stored = Counter(stack.stored_titles())
+        stored = Counter(self.stack.stored_titles())
         lost = set(self.acknowledged) - set(stored)
         return {
             "failed GETs": failed(self.failed_gets, self.gets),
@@ -717,7 +717,7 @@ def failover_when_a_web_server_is_killed(stack):
         stack.start_proxy(victim)
         back_up = seconds_until_all_up(stack)
     figures = {f"{victim} killed, DOWN after": f"{to_down:.2f} s"}
-    figures |= {"UP again after restart": f"{back_up:.2f} s", **load.figures(stack)}
+    figures |= {"UP again after restart": f"{back_up:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
     assert to_down <= 3, figures
@@ -741,7 +741,7 @@ def failover_when_app_replicas_stop_and_die(stack):
         load.run_for(1.5)
         stack.start_replica(1)
         load.run_for(SETTLE)
-    figures = load.figures(stack)
+    figures = load.figures()
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
     assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
@@ -757,7 +757,7 @@ def failover_when_the_database_restarts(stack):
         serving = wait_until(lambda: site_answers(stack), "the site did not serve again", 30, 0.1)
         load.run_for(1)
     figures = {"database restart took": f"{back - restarting:.2f} s"}
-    figures |= {"serving again after": f"{serving:.2f} s", **load.figures(stack)}
+    figures |= {"serving again after": f"{serving:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
     return figures
@@ -776,7 +776,7 @@ def failover_when_a_replica_freezes(stack):
         finally:
             stack.thaw_replica(0)
         load.run_for(1)
-    figures = {"slowest GET": f"{load.slowest_get:.2f} s", **load.figures(stack)}
+    figures = {"slowest GET": f"{load.slowest_get:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     assert figures["posts saved twice"] == 0, figures
     assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
@@ -814,7 +814,7 @@ def failover_during_a_rolling_restart_of_every_replica(stack):
             stack.stop_replica(index)
             stack.start_replica(index)
             load.run_for(SETTLE)
-    figures = load.figures(stack)
+    figures = load.figures()
     assert figures["saved posts lost"] == 0 and figures["posts saved twice"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
     assert load.failed_gets == [] and load.failed_posts == [], figures
@@ -939,7 +939,7 @@ def failover_when_haproxy_crashes(stack):
         stack.crash_haproxy()
         returned = wait_until(lambda: site_answers(stack), "HAProxy did not come back", 60, 0.1)
         load.run_for(1.5)
-    figures = {"HAProxy crashed, serving again after": f"{returned:.2f} s", **load.figures(stack)}
+    figures = {"HAProxy crashed, serving again after": f"{returned:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     return figures
 
