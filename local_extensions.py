@@ -9,6 +9,10 @@ answer either way.
 back as exactly the text typed: unquoted, YAML would read `null`, `yes` or
 `0123` as something else.
 
+`address_list` writes a list of addresses answered with commas or spaces
+as one space-separated line; `host_port_address` writes an address as
+Compose's `ports` take it (IPv6 in brackets).
+
 `hooks_dir` is this template's hooks folder, absolute: cookiecutter runs a
 rendered copy of each hook from a temporary folder, inside the new project,
 and names the template as it was given (`cookiecutter .`).
@@ -41,10 +45,22 @@ def quoted(value):
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def address_list(value):
+    """A list of addresses answered with commas or spaces, space-separated."""
+    return " ".join(str(value).replace(",", " ").split())
+
+
+def host_port_address(value):
+    """An address as Compose's ports take it: an IPv6 one in brackets."""
+    return f"[{value}]" if ":" in str(value) else str(value)
+
+
 class TemplateHelpers(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.tests["yes"] = is_yes
         environment.filters["yes_no"] = yes_no
         environment.filters["quoted"] = quoted
+        environment.filters["address_list"] = address_list
+        environment.filters["host_port_address"] = host_port_address
         environment.globals["hooks_dir"] = str(HOOKS_DIR)

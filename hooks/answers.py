@@ -27,6 +27,7 @@ PROJECT_NAMES = {"board", "tests", "checks", "static", "staticfiles", "templates
 PROJECT_NAMES |= {"django", "nginx", "apache", "haproxy", "venv"}
 INSTALLED_MODULES = {
     "asgiref",
+    "axes",
     "django",
     "dotenv",
     "environs",
@@ -200,6 +201,34 @@ def number_problems(a):
             ports[int(a[key])] = key
 
 
+def network_problems(a):
+    address = a["haproxy_stats_address"]
+    if not ip_version(address):
+        yield (
+            f"haproxy_stats_address {address!r} is not an IP address "
+            "(127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+        )
+    for item in trusted_proxies(a["trusted_proxies"]):
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            yield (
+                f"trusted_proxies: {item!r} is not an IP address or network "
+                "(like 192.0.2.10 or 10.0.0.0/8)"
+            )
+            continue
+        if network.prefixlen == 0:
+            yield (
+                f"trusted_proxies: {item!r} would trust every address, so anyone could "
+                "claim to be anyone; list your load balancers' addresses"
+            )
+
+
+def trusted_proxies(text):
+    """The items of a trusted_proxies answer: separated by commas or spaces."""
+    return text.replace(",", " ").split()
+
+
 def database_problems(a):
     name, user = a["db_name"], a["db_user"]
     if not MYSQL_NAME.fullmatch(name) or len(name) > MAX_DB_NAME:
@@ -258,6 +287,7 @@ def problems(answers):
         proxy_problems,
         kubernetes_problems,
         number_problems,
+        network_problems,
         database_problems,
         version_problems,
         site_problems,

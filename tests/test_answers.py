@@ -89,6 +89,31 @@ REFUSED = {
     "replicas with a leading zero": ({"app_replicas": "02"}, "app_replicas '02'"),
     "more replicas than a host runs": ({"app_replicas": "101"}, "app_replicas '101'"),
     "replicas past a 64-bit integer": ({"app_replicas": "9" * 20}, "app_replicas '999"),
+    # Addresses
+    "stats address that is a name": (
+        {"haproxy_stats_address": "localhost"},
+        "haproxy_stats_address 'localhost' is not an IP address",
+    ),
+    "stats address with a port": (
+        {"haproxy_stats_address": "127.0.0.1:8888"},
+        "haproxy_stats_address '127.0.0.1:8888' is not",
+    ),
+    "trusted proxy that is a name": (
+        {"trusted_proxies": "lb.example.com"},
+        "trusted_proxies: 'lb.example.com' is not an IP address or network",
+    ),
+    "trusted network with a bad prefix": (
+        {"trusted_proxies": "10.0.0.0/33"},
+        "trusted_proxies: '10.0.0.0/33' is not",
+    ),
+    "trusted proxies that trust everyone": (
+        {"trusted_proxies": "0.0.0.0/0"},
+        "trusted_proxies: '0.0.0.0/0' would trust every address",
+    ),
+    "trusted IPv6 proxies that trust everyone": (
+        {"trusted_proxies": "192.0.2.10 ::/0"},
+        "trusted_proxies: '::/0' would trust every address",
+    ),
     # Databases
     "db_name with a dash": ({"db_name": "my-db"}, "db_name 'my-db' must be"),
     "db_name that leaves no room for test_": ({"db_name": "d" * 60}, "db_name 'ddd"),
@@ -164,6 +189,12 @@ ACCEPTED = {
     "quotes and backslashes in free text": {"description": 'A "board" \\ for you'},
     "a port of an unchosen proxy equal to another": {"use_apache": "no", "apache_port": "8000"},
     "any https_port with tls=none, which publishes none": {"tls": "none", "https_port": "80"},
+    "the stats page on every interface": {"haproxy_stats_address": "0.0.0.0"},  # noqa: S104
+    "the stats page on IPv6 loopback": {"haproxy_stats_address": "::1"},
+    "trusted proxies by address and network, commas and spaces": {
+        "trusted_proxies": "192.0.2.10, 10.0.0.0/8  2001:db8::/32,198.51.100.7"
+    },
+    "a trusted network written from one of its hosts": {"trusted_proxies": "10.1.2.3/16"},
 }
 
 

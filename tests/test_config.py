@@ -15,7 +15,7 @@ import pytest
 from harness import tls
 from harness.commands import run
 from harness.services import SERVICES, Layout
-from harness.template import EVERY_PROXY, PROXY_CHOICES, proxies_of
+from harness.template import EVERY_PROXY, PROXY_CHOICES, client_limits, proxies_of
 
 DOMAIN = "board.example.org"
 PORTS = {
@@ -175,7 +175,7 @@ def rendered(service):
 @pytest.mark.parametrize("service", cases("nginx"), indirect=True)
 def test_nginx_own_variables_survive_rendering(service):
     text = rendered(service)
-    for variable in ("$http_host", "$remote_addr", "$proxy_add_x_forwarded_for", "$scheme"):
+    for variable in ("$http_host", "$remote_addr", "$scheme"):
         assert variable in text, variable
     # The scheme HAProxy set is passed on, not overwritten with nginx's own.
     assert "proxy_set_header X-Forwarded-Proto $forwarded_proto;" in text
@@ -246,6 +246,45 @@ def test_haproxy_checks_each_chosen_proxy_with_an_allowed_host(service):
     assert f"hdr Host {DOMAIN}" in text
     assert re.search(r"^\s*daemon\b", text, re.MULTILINE) is None
     assert "master-worker" in text
+
+
+LIMITS = client_limits()
+
+
+@pytest.mark.parametrize("service", cases("haproxy")[:1], indirect=True)
+def test_haproxy_refuses_a_limit_per_client_that_is_no_whole_number_before_it_writes(service):
+    for name in LIMITS:
+        for value in ("0", "-1", "ten", "07", "1.5"):
+            service.settings[name] = value
+            result = run_entrypoint(service, service.version)
+            assert result.returncode != 0, f"{name}={value!r}"
+            assert f"{name} must be a whole number above 0" in result.stderr, f"{name}={value!r}"
+            assert not service.rendered.exists(), f"{name}={value!r}: a config was rendered"
+        service.settings.pop(name)
+
+
+@pytest.mark.parametrize("service", cases("haproxy")[:1], indirect=True)
+def test_haproxy_tracks_each_limit_per_client_as_set(service):
+    service.settings |= {name: str(100 + number) for number, name in enumerate(LIMITS)}
+    text = rendered(service)
+    for number, _ in enumerate(LIMITS):
+        assert re.search(rf" gt {100 + number} \}}", text), (number, text)
+    # Past twice the connection limit, a client's connections are closed.
+    assert "sc0_conn_cur(per_client) gt 200 }" in text
+
+
+@pytest.mark.parametrize("service", cases("haproxy")[:1], indirect=True)
+def test_haproxy_believes_the_proxy_protocol_from_the_trusted_proxies_only(service):
+    trusted = service.rendered.parent / "trusted-proxies"
+    rendered(service)
+    assert trusted.read_text() == "", "a proxy is trusted though none was named"
+    service.settings["HAPROXY_TRUSTED_PROXIES"] = "192.0.2.10, 10.0.0.0/8  2001:db8::/32"
+    text = rendered(service)
+    assert trusted.read_text().split() == ["192.0.2.10", "10.0.0.0/8", "2001:db8::/32"]
+    assert f"expect-proxy layer4 if {{ src -f {trusted} }}" in text
+    # HAProxy itself refuses what is no address (its check, before start).
+    service.settings["HAPROXY_TRUSTED_PROXIES"] = "192.0.2.300"
+    assert run_entrypoint(service, service.version).returncode != 0
 
 
 @pytest.mark.parametrize("service", cases("haproxy"), indirect=True)

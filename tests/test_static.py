@@ -5,6 +5,8 @@ checks the compose file, hadolint the Dockerfiles, shellcheck the
 entrypoints, ruff the Python, check-jsonschema the YAML.
 """
 
+import ipaddress
+import json
 import re
 import shutil
 
@@ -127,7 +129,41 @@ def test_the_web_servers_own_ports_listen_on_the_hosts_loopback_only(proxy_proje
     services = compose_model(proxy_project)["services"]
     for proxy in proxies_of(proxy_project):
         assert [port.get("host_ip") for port in services[proxy]["ports"]] == ["127.0.0.1"], proxy
-    assert {port.get("host_ip") for port in services["haproxy"]["ports"]} == {None}
+
+
+def stats_address(project):
+    """The host address HAProxy's stats page (port 8404 inside) is published on."""
+    ports = compose_model(project)["services"]["haproxy"]["ports"]
+    return [port.get("host_ip") for port in ports if port["target"] == 8404]
+
+
+def test_the_site_is_public_and_its_stats_page_on_the_hosts_loopback_unless_answered(
+    proxy_project, bake
+):
+    ports = compose_model(proxy_project)["services"]["haproxy"]["ports"]
+    assert {port.get("host_ip") for port in ports if port["target"] != 8404} == {None}
+    assert stats_address(proxy_project) == ["127.0.0.1"]
+    assert stats_address(bake(haproxy_stats_address="0.0.0.0")) == ["0.0.0.0"]  # noqa: S104
+    assert stats_address(bake(haproxy_stats_address="::1")) == ["::1"]
+
+
+def test_haproxy_trusts_no_proxy_unless_answered_and_the_checks_file_only_its_gateway(
+    proxy_project, bake
+):
+    def trusted(project, *files):
+        chosen = [option for file in files for option in ("-f", file)]
+        command = [COMPOSE, *chosen, "config", "--format", "json"]
+        model = json.loads(run(command, cwd=project).stdout)
+        return model, model["services"]["haproxy"]["environment"]["HAPROXY_TRUSTED_PROXIES"]
+
+    assert trusted(proxy_project)[1] == ""
+    answered = bake(trusted_proxies="192.0.2.10, 10.1.0.0/16")
+    assert trusted(answered)[1] == "192.0.2.10 10.1.0.0/16"
+    # checks/compose.yml (for test deployments): the edge network's gateway alone.
+    model, address = trusted(proxy_project, "docker-compose.yml", "checks/compose.yml")
+    (edge,) = model["networks"]["edge"]["ipam"]["config"]
+    assert address == edge["gateway"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(edge["subnet"])
 
 
 def test_https_is_published_unless_tls_is_none_and_acme_publishes_nothing(tls_mode, tls_project):
@@ -286,12 +322,14 @@ def test_cookiecutter_json_holds_exactly_the_documented_prompts():
         "http_port",
         "https_port",
         "haproxy_stats_port",
+        "haproxy_stats_address",
         "nginx_port",
         "apache_port",
         "db_name",
         "db_user",
         "time_zone",
         "language_code",
+        "trusted_proxies",
         "kubernetes",
     }
     assert CONTEXT["__prompts__"].keys() == prompts

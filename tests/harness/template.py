@@ -7,6 +7,7 @@ cookiecutter.json, never restated, so the tests follow the template.
 import importlib.util
 import itertools
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def load_stack_checks():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def client_limits():
+    """The names of HAProxy's limits per client, as its entrypoint gives them defaults."""
+    entrypoint = (PROJECT_TEMPLATE / "haproxy" / "entrypoint.sh").read_text()
+    return re.findall(r"^export (HAPROXY_CLIENT_\w+)=", entrypoint, re.MULTILINE)
 
 
 def tls_mode_of(project):

@@ -22,11 +22,31 @@ certificate_file="${HAPROXY_CERTIFICATE_FILE:-/run/secrets/tls_certificate}"
 key_file="${HAPROXY_KEY_FILE:-/run/secrets/tls_key}"
 {%- endif %}
 
-# 1. Fail fast: envsubst turns a missing variable into "".
+# The limits per client (README.md, "Limits per client"): connections at
+# once, requests per 10 s, writes per minute and at once, log-ins per minute,
+# sign-ups per hour.
+export HAPROXY_CLIENT_CONNECTIONS="${HAPROXY_CLIENT_CONNECTIONS:-100}"
+export HAPROXY_CLIENT_REQUESTS="${HAPROXY_CLIENT_REQUESTS:-100}"
+export HAPROXY_CLIENT_WRITES="${HAPROXY_CLIENT_WRITES:-30}"
+export HAPROXY_CLIENT_WRITES_AT_ONCE="${HAPROXY_CLIENT_WRITES_AT_ONCE:-8}"
+export HAPROXY_CLIENT_LOGINS="${HAPROXY_CLIENT_LOGINS:-20}"
+export HAPROXY_CLIENT_SIGNUPS="${HAPROXY_CLIENT_SIGNUPS:-20}"
+
+# 1. Fail fast: envsubst turns a missing variable into "", and HAProxy would
+#    read a limit of "" or "ten" as no limit at all.
 require_settings() {
     for name in HAPROXY_PORT{% if tls %} HAPROXY_HTTPS_PORT{% endif %} HAPROXY_STATS_PORT HAPROXY_STATS_USER \
         HAPROXY_STATS_PASSWORD DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}{% if cookiecutter.tls == "acme" %} ACME_HOST ACME_PORT{% endif %}; do
         [ -n "$(printenv "$name")" ] || { echo "haproxy: $name must be set and non-empty" >&2; exit 1; }
+    done
+    for name in HAPROXY_CLIENT_CONNECTIONS HAPROXY_CLIENT_REQUESTS HAPROXY_CLIENT_WRITES \
+        HAPROXY_CLIENT_WRITES_AT_ONCE HAPROXY_CLIENT_LOGINS HAPROXY_CLIENT_SIGNUPS; do
+        case "$(printenv "$name")" in
+            '' | 0* | *[!0-9]*)
+                echo "haproxy: $name must be a whole number above 0, not '$(printenv "$name")'" >&2
+                exit 1
+                ;;
+        esac
     done
 }
 {%- if cookiecutter.tls == "self-signed" %}
@@ -89,9 +109,17 @@ render_config() {
 {%- if cookiecutter.tls == "acme" %}
     export HAPROXY_SOCKET="${HAPROXY_SOCKET:-/var/run/haproxy/admin.sock}"
 {%- endif %}
+    # The proxies in front whose PROXY protocol header HAProxy believes, one
+    # per line, beside the config (HAProxy checks each below); none by default.
+    export HAPROXY_TRUSTED_PROXIES_FILE="${config%/*}/trusted-proxies"
+    echo "${HAPROXY_TRUSTED_PROXIES:-}" | tr ',' ' ' | tr -s ' ' '\n' | sed '/^$/d' > "$HAPROXY_TRUSTED_PROXIES_FILE"
+    export HAPROXY_CLIENT_CONNECTIONS_CLOSED=$((HAPROXY_CLIENT_CONNECTIONS * 2))
     # shellcheck disable=SC2016
     (umask 077 && envsubst '${HAPROXY_PORT}{% if tls %} ${HAPROXY_HTTPS_PORT} ${HAPROXY_CERTIFICATE} ${HAPROXY_HTTPS_SUFFIX}{% endif %} ${HAPROXY_STATS_PORT} ${HAPROXY_STATS_USER}
-        ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}' \
+        ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}
+        ${HAPROXY_TRUSTED_PROXIES_FILE} ${HAPROXY_CLIENT_CONNECTIONS} ${HAPROXY_CLIENT_CONNECTIONS_CLOSED}
+        ${HAPROXY_CLIENT_REQUESTS} ${HAPROXY_CLIENT_WRITES} ${HAPROXY_CLIENT_WRITES_AT_ONCE}
+        ${HAPROXY_CLIENT_LOGINS} ${HAPROXY_CLIENT_SIGNUPS}' \
         < "$template" > "$config")
 }
 
