@@ -14,7 +14,9 @@ class Post(models.Model):
         verbose_name=_("author"),
     )
     title = models.CharField(_("title"), max_length=200)
-    content = models.TextField(_("content"))
+    # Checked by the form (TextField has no limit in MySQL): what a reader
+    # reads in one go, and what a client may make the database store.
+    content = models.TextField(_("content"), max_length=10_000)
     # Indexed: the post list is ordered by it, newest first.
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -1,10 +1,14 @@
 """Board pages: list, detail, create, edit, delete, comments and sign-up."""
 
+import logging
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.contrib.auth.views import redirect_to_login
+from django.db import OperationalError
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,8 +17,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 
+from . import search
 from .forms import CommentForm, PostForm
 from .models import Comment, Post
+
+logger = logging.getLogger(__name__)
 
 
 class PostListView(ListView):
@@ -41,6 +48,24 @@ class PostListView(ListView):
 
     def search_query(self):
         return self.request.GET.get("q", "").strip()
+
+    def get(self, request, *args, **kwargs):
+        query = self.search_query()
+        if not query:
+            return super().get(request, *args, **kwargs)
+        try:
+            with search.time_limit(settings.SEARCH_TIME_LIMIT):
+                # Rendered within the limit: the page's queries run as the
+                # template reads them.
+                return super().get(request, *args, **kwargs).render()
+        except OperationalError as error:
+            if not search.time_limit_passed(error):
+                raise
+        logger.warning(
+            "A search took over %s s and was stopped: %r", settings.SEARCH_TIME_LIMIT, query
+        )
+        context = {"query": query, "search_too_slow": True}
+        return render(request, "board/post_list.html", context)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(query=self.search_query(), **kwargs)
@@ -119,6 +144,8 @@ class SignUpView(CreateView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        login(self.request, self.object)
+        # Signed in by the backend that holds the accounts (axes, the first,
+        # only counts failed log-ins).
+        login(self.request, self.object, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(self.request, _("Welcome, %(name)s!") % {"name": self.object.username})
         return response

@@ -5,6 +5,7 @@ the default that suits the container, so the compose file sets only what
 differs. See README.md for the full list of variables.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf.locale import LANG_INFO
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "board",
 ]
 
@@ -86,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a log-in that axes refused (below) with its 429 page.
+    "axes.middleware.AxesMiddleware",
     # Innermost, so it sees a view's errors first: 503 while the database is away.
     "{{ cookiecutter.project_slug }}.database_unavailable.DatabaseUnavailableMiddleware",
 ]
@@ -173,6 +177,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password guessing (README.md, "Limits per client"): django-axes counts
+# failed log-ins, the admin's too, per account *and* address, in the
+# database every replica shares. Past the limit that pair gets 429 until
+# the cool-off has passed with no further try: a guesser elsewhere can never
+# lock the account's owner out from the owner's own address, and a success
+# starts the count afresh. HAProxy also limits log-in forms per address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DJANGO_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "{{ cookiecutter.project_slug }}.client.client_address"
+AXES_LOCKOUT_CALLABLE = "{{ cookiecutter.project_slug }}.client.locked_out"
+# Failures are counted; successful log-ins are not recorded one by one.
+AXES_DISABLE_ACCESS_LOG = True
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "board:post_list"
 LOGOUT_REDIRECT_URL = "board:post_list"
@@ -192,6 +215,12 @@ if not {LANGUAGE_CODE, LANGUAGE_CODE.split("-")[0]} & {code for code, _ in LANGU
         (LANGUAGE_CODE, LANG_INFO.get(LANGUAGE_CODE, {}).get("name_local", LANGUAGE_CODE))
     )
 LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# A search (the board's only read whose cost a client chooses) stops after
+# this long, below the 2 s a web server waits for a replica's answer to a GET
+# (README.md, "Limits, timeouts and overload"): the reader gets a page that
+# says so, and MySQL is never kept busy for long.
+SEARCH_TIME_LIMIT = env.float("DJANGO_SEARCH_TIME_LIMIT", 1.0)
 
 # The request body limit of every tier (README.md, "Limits, timeouts and overload");
 # the board takes no file uploads, so this bounds every request's body.
@@ -213,8 +242,9 @@ STORAGES = {
 
 # --- Behind the proxies ------------------------------------------------------
 # HAProxy sets X-Forwarded-Proto and the web servers pass it on, so Django knows
-# when the client used HTTPS. The app port is reachable on the internal network
-# only, so no client can set this header directly.
+# when the client used HTTPS; likewise the client's address (client.py). The
+# app port is reachable on the internal network only, and HAProxy drops what
+# a client sent of these headers, so no client can set them.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # HTTPS-only protections. Off by default, for a laptop's runserver; the compose
