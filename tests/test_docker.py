@@ -187,8 +187,8 @@ def windows_of_failed_checks(result):
     return re.findall(r"its logs: docker compose logs --timestamps (.+)", result.stdout)
 
 
-def test_the_stack_passes_its_own_checks_with_failover(stack, capsys):
-    result = stack.check_stack("--failover")
+def test_the_stack_passes_its_own_checks_with_failover_and_under_attack(stack, capsys):
+    result = stack.check_stack("--failover", "--abuse")
     with capsys.disabled():
         proxies = "+".join(proxies_of(stack.project))
         timings = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in stack.timings.items())
@@ -404,9 +404,12 @@ def acme_stack(bake, engine, images):
     assert project.left_behind() == {}
 
 
-def served_serial(stack, root):
-    https = int(stack.compose("port", "haproxy", "8443").stdout.rsplit(":", 1)[1])
-    return tls.verified(https, ACME_DOMAIN, root)
+def served_serial(driver, root):
+    """The serial of the certificate HAProxy serves, verified against `root`,
+    to a client the checks' driver connects (HAProxy believes its PROXY header)."""
+    https = driver.ports["haproxy"]
+    connection = CHECKS.connect(driver, "127.0.0.1", https)
+    return tls.verified(https, ACME_DOMAIN, root, connection)
 
 
 def pebble_root(stack, management, tmp_path):
@@ -426,7 +429,7 @@ def test_acme_issues_on_first_start_then_renews_under_load_and_survives_restarts
 ):
     stack, management = acme_stack
     root = pebble_root(stack, management, tmp_path)
-    issued = served_serial(stack, root)  # from Pebble, for the domain: it verifies
+    issued = served_serial(shipped_acme_driver, root)  # from Pebble, for the domain: it verifies
     checks = stack.check_stack()
     assert checks.returncode == 0, checks.stdout + checks.stderr
     since = CHECKS.logs_time()
@@ -434,22 +437,24 @@ def test_acme_issues_on_first_start_then_renews_under_load_and_survives_restarts
         load.run_for(1)
         renewal = stack.compose("exec", "-T", "acme", "/entrypoint.sh", "acme", "renew", "100000")
         load.run_for(1)
-    renewed = served_serial(stack, root)
+    renewed = served_serial(shipped_acme_driver, root)
     figures = assert_no_failed_request(stack, load, since)
     assert renewed != issued, renewal.stdout + renewal.stderr
     stack.compose("restart", "haproxy")
     stack.compose("up", "--wait", "haproxy")
-    assert served_serial(stack, root) == renewed, "the certificate did not survive a restart"
+    assert served_serial(shipped_acme_driver, root) == renewed, (
+        "the certificate did not survive a restart"
+    )
     with capsys.disabled():
         print(f"\n[acme] issued by Pebble at first start; renewal under load: {figures}")
 
 
 def test_a_failed_acme_order_is_loud_in_the_log_and_the_site_keeps_its_certificate(
-    acme_stack, tmp_path
+    acme_stack, shipped_acme_driver, tmp_path
 ):
     stack, management = acme_stack
     root = pebble_root(stack, management, tmp_path)
-    serving = served_serial(stack, root)
+    serving = served_serial(shipped_acme_driver, root)
     # As on a first start, with no certificate from the CA yet, and a CA that
     # refuses the order: here its directory is not found. (An unreachable CA
     # fails the same way, after lego's retries: minutes.)
@@ -468,7 +473,7 @@ def test_a_failed_acme_order_is_loud_in_the_log_and_the_site_keeps_its_certifica
         check=False,
     )
     assert "acme: FAILED to get a certificate for board.test" in tried.stderr, tried.stderr
-    assert served_serial(stack, root) == serving
+    assert served_serial(shipped_acme_driver, root) == serving
 
 
 # Backups, on a real MySQL ------------------------------------------------------

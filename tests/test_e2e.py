@@ -98,6 +98,16 @@ def test_failover_under_overload(healthy, capsys):
     run_scenario(healthy, OVERLOAD, capsys)
 
 
+# Hostile clients, each from a loopback address of its own, which HAProxy
+# counts as it is: the limits per client do not depend on the web servers
+# behind HAProxy (tier 6 runs them for every choice, told apart by the PROXY
+# protocol).
+@pytest.mark.parametrize("stack", [EVERY_PROXY], indirect=True)
+@pytest.mark.parametrize("attack", CHECKS.ABUSE, ids=named)
+def test_honest_clients_are_served_under_attack(healthy, attack, capsys):
+    run_scenario(healthy, attack, capsys)
+
+
 def test_no_request_fails_while_the_web_servers_reload_again_and_again(healthy, capsys):
     """Apache reloads whenever the replicas change (its entrypoint), and an
     operator reloads nginx after an edit. A reloading web server closes its
@@ -173,6 +183,74 @@ def test_a_post_that_reached_a_replica_is_never_sent_again(healthy):
             answer = requests.post(url, data={"title": "once"}, timeout=30)
             sent = sum(replica.requests for replica in dying) - before
             assert (proxy, answer.status_code, sent) == (proxy, 502, 1)
+
+
+EMPTY_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class RecordingReplica(ReplicaThatDies):
+    """Listens where a stopped replica did and answers 200, keeping every
+    request head it got: what the app would have been told."""
+
+    def __init__(self, host, port):
+        super().__init__(host, port)
+        self.heads = []
+
+    def serve(self):
+        while not self.closing.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                received = b""
+                while b"\r\n\r\n" not in received and (chunk := connection.recv(65536)):
+                    received += chunk
+                self.heads.append(received.decode("latin-1"))
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+
+
+def test_the_app_hears_the_clients_address_from_haproxy_alone(healthy):
+    """Whatever a client claims about itself (an address, a host, a scheme)
+    never reaches the app: it gets exactly one address, the client's, in
+    X-Forwarded-For, and HAProxy's scheme, through every web server."""
+    for index in range(len(healthy.replicas)):
+        healthy.stop_replica(index)
+    port = healthy.layout.ports["app"]
+    claims = {**CHECKS.CLAIMS, "X-Forwarded-Proto": "http"}
+    with contextlib.ExitStack() as opened:
+        replicas = [
+            opened.enter_context(RecordingReplica(replica.host, port))
+            for replica in healthy.replicas
+        ]
+        clients = [CHECKS.new_client(healthy) for _ in range(2 * len(healthy.proxies))]
+        for address in clients:  # HAProxy's round robin: each web server in turn
+            assert CHECKS.fetch(healthy, headers=claims, address=address).status_code == 200
+    heads = [head for replica in replicas for head in replica.heads]
+    assert len(heads) == len(clients), heads
+    for head in heads:
+        fields = [line.partition(":") for line in head.split("\r\n")[1:] if line]
+        fields = {name.strip().lower(): value.strip() for name, _, value in fields}
+        assert fields["x-forwarded-for"] in clients, head
+        assert fields["x-forwarded-proto"] == "https", head
+        assert CHECKS.SPOOFED not in head and "evil.example" not in head, head
+
+
+@pytest.mark.parametrize("stack", [EVERY_PROXY], indirect=True)
+def test_a_proxy_protocol_header_from_an_untrusted_address_is_refused(healthy):
+    """Nothing is in front of this HAProxy: a client that claims another's
+    address in a PROXY header gets 400, and reaches nothing."""
+    marker = CHECKS.unique("proxied")
+    with socket.create_connection(("127.0.0.1", healthy.layout.ports["haproxy"])) as connection:
+        request = f"GET /?q={marker} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        connection.sendall(CHECKS.proxy_header("198.18.0.1", connection) + request)
+        answer = CHECKS.read_until_closed(connection)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    CHECKS.request_with_marker(healthy, "haproxy", CHECKS.unique("after"), {})
+    assert marker not in healthy.app_logs()
 
 
 def live_workers(stack, name):

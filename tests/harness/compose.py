@@ -1,19 +1,29 @@
 """A baked project brought up by Compose on the private engine.
 
-The baked docker-compose.yml is used exactly as written. One override file
-beside the project (never inside it) holds only what this machine needs:
-builds reach the network through the host (the engine has no bridge), and
-every published port moves to a free port on 127.0.0.1 below 32768 (the
-project's own 80, 8000, 8001 and 8888 may be taken, and tests talk to
-loopback only).
+The baked docker-compose.yml is used exactly as written, with the baked
+checks/compose.yml on top, as its README says to run the checks: HAProxy
+believes the PROXY protocol header of the edge network's gateway, where
+every connection from this machine comes from, so the checks play clients
+with addresses of their own. Only its network's addresses change, to a
+network no other stack on the engine has. One override file beside the
+project (never inside it) holds only what this machine needs: builds reach
+the network through the host (the engine has no bridge), and every published
+port moves to a free port on 127.0.0.1 below 32768 (the project's own 80,
+8000, 8001 and 8888 may be taken, and tests talk to loopback only).
 """
 
+import ipaddress
 import json
 import sys
 import time
 
+import yaml
+
 from .commands import run
 from .processes import free_port
+
+# Where each stack's edge network gets a /24 of its own.
+EDGE_NETWORKS = ipaddress.ip_network("10.213.0.0/16")
 
 
 class ComposeProject:
@@ -22,14 +32,36 @@ class ComposeProject:
     def __init__(self, engine, project, extra=None):
         self.engine = engine
         self.project = project
+        self.checks = project.parent / f"{project.name}.checks.yml"
         self.override = project.parent / f"{project.name}.override.yml"
         self.extra = project.parent / f"{project.name}.test.yml" if extra else None
         self.timings = {}
         model = json.loads(self.compose("config", "--format", "json", file_only=True).stdout)
         self.name = model["name"]
+        self.checks.write_text(self.checks_text(project, self.free_edge_network()))
         self.override.write_text(self.override_text(model["services"]))
         if extra:
             self.extra.write_text(extra)
+
+    def free_edge_network(self):
+        """A /24 that no network on the engine uses (stacks may run side by side)."""
+        networks = self.engine.docker("network", "ls", "--quiet").stdout.split()
+        found = self.engine.docker("network", "inspect", *networks).stdout
+        used = {
+            config.get("Subnet")
+            for network in json.loads(found)
+            for config in (network["IPAM"]["Config"] or [])
+        }
+        return next(net for net in EDGE_NETWORKS.subnets(new_prefix=24) if str(net) not in used)
+
+    @staticmethod
+    def checks_text(project, network):
+        """The project's checks/compose.yml, on `network` instead of its own."""
+        text = (project / "checks/compose.yml").read_text()
+        (config,) = yaml.safe_load(text)["networks"]["edge"]["ipam"]["config"]
+        return text.replace(config["gateway"], str(network[1])).replace(
+            config["subnet"], str(network)
+        )
 
     @staticmethod
     def override_text(services):
@@ -59,8 +91,9 @@ class ComposeProject:
 
     @property
     def files(self):
-        """COMPOSE_FILE: the project's own file, the override, a test's extra."""
-        return ":".join(str(f) for f in ("docker-compose.yml", self.override, self.extra) if f)
+        """COMPOSE_FILE: the project's own file, its checks', the override, a test's extra."""
+        files = ("docker-compose.yml", self.checks, self.override, self.extra)
+        return ":".join(str(file) for file in files if file)
 
     def compose(self, *args, file_only=False, check=True, timeout=900):
         files = "docker-compose.yml" if file_only else self.files

@@ -35,11 +35,14 @@ def failover_scenarios(checks):
 
 
 class NativeStack:
-    # A source address of its own, so the client is recognisable downstream.
-    client_source = "127.0.0.99"
+    # Each client of the checks binds a loopback address of its own, which
+    # HAProxy sees as it is (nothing in front of it).
+    client_network = "127.64.0.0/10"
+    proxy_protocol_ports = frozenset()
 
-    def __init__(self, project, mariadb, *, replicas=2):
-        """mariadb: a running MariaDB server; this stack gets a database of its own."""
+    def __init__(self, project, mariadb, *, replicas=2, haproxy_settings=None):
+        """mariadb: a running MariaDB server; this stack gets a database of its
+        own. haproxy_settings: HAProxy's environment beyond its defaults."""
         self.project = Path(project)
         self.proxies = proxies_of(project)
         # The proxies' workers run as www-data: the static files and every
@@ -56,6 +59,7 @@ class NativeStack:
             workdir=base,
             ports={name: free_port() for name in names},
             replica_hosts=[f"127.0.0.{11 + i}" for i in range(replicas)],
+            haproxy_settings=haproxy_settings or {},
         )
         self.domain = self.layout.domain
         self.stats_password = self.layout.secrets["HAPROXY_STATS_PASSWORD"]

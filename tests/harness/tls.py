@@ -105,11 +105,12 @@ class Pebble(Server):
         return out
 
 
-def verified(port, server_name, ca_file):
-    """The certificate's serial number, once it verified for `server_name` against `ca_file`."""
+def verified(port, server_name, ca_file, connection=None):
+    """The certificate's serial number, once it verified for `server_name`
+    against `ca_file`, on `connection` (one to 127.0.0.1:port if None)."""
     context = ssl.create_default_context(cafile=str(ca_file))
     with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        connection or socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname=server_name) as tls,
     ):
         return tls.getpeercert()["serialNumber"]

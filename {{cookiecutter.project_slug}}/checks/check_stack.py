@@ -3,11 +3,14 @@
     python checks/check_stack.py              # the request flow, through every published port
     python checks/check_stack.py --failover   # and failover under load (kills containers!)
     python checks/check_stack.py --backups    # and backups restored (destroys the database!)
+    python checks/check_stack.py --abuse      # and hostile clients, one at a time
 
 Run it from the project folder against a stack that `docker compose up --wait`
 brought up; it finds the published ports through Compose. It signs up users
-and writes posts, so point it at a test deployment, never at production. The
-failover scenarios kill a web server, app replicas and HAProxy, freeze a
+and writes posts, so point it at a test deployment, never at production. It
+plays many clients, each from an address of its own, as HAProxy counts them:
+for --failover and --abuse, start the stack with checks/compose.yml (see
+"Clients" below). The failover scenarios kill a web server, app replicas and HAProxy, freeze a
 replica, hold a POST up with a table lock, restart every replica in turn,
 restart and stop the database, with a steady load of GETs and POSTs
 running, then overload one replica with up to 1,024 clients at once, and
@@ -21,16 +24,22 @@ at the bottom answers, so other drivers can run the same checks elsewhere.
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
+import ipaddress
 import json
+import math
 import os
+import random
 import re
 import resource
+import selectors
 import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -39,12 +48,16 @@ import uuid
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
+from http.client import HTTPResponse
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 PASSWORD = "correct-horse-battery-staple-42"
 POST_PATH = re.compile(r"^/posts/(\d+)/$")
@@ -65,27 +78,122 @@ def wait_until(condition, what, timeout, interval=0.05):
     return time.monotonic() - started
 
 
-# A client --------------------------------------------------------------------
+# Clients, each from an address of its own --------------------------------------
+# HAProxy limits what one client address may do (README.md, "Limits per
+# client"), so the checks play many clients, as a site has: each Browser, each
+# client of a load and each attacker comes from an address of its own. A
+# stack names the network its clients' addresses come from (`client_network`;
+# None when it has only this machine's own, which every client then shares)
+# and where HAProxy must be told it (`proxy_protocol_ports`). Natively a
+# client binds a loopback address of its own. Under Compose every connection
+# reaches HAProxy from Docker's gateway, one address; with checks/compose.yml
+# HAProxy believes that gateway's PROXY protocol header about whom it speaks
+# for, and the checks send one on every connection to the site's ports.
+
+PROXY_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+# Where the next address of each network is taken, shared by every check.
+_addresses = {}
+_addresses_lock = threading.Lock()
 
 
-class Browser:
+def new_client(stack):
+    """A fresh client address, never given out before in this run; None when
+    the stack has only this machine's own. Each run starts at a random place
+    in the network, so that a rerun minutes later meets none of its counts."""
+    if not stack.client_network:
+        return None
+    network = ipaddress.ip_network(stack.client_network)
+    with _addresses_lock:
+        # Not for secrecy: only to spread runs over the network.
+        index = _addresses.get(network, random.randrange(network.num_addresses // 2))  # noqa: S311
+        _addresses[network] = index + 1
+    return str(network[index + 1])
+
+
+def proxy_header(address, connection):
+    """A PROXY protocol v2 header saying that `connection` comes from `address`."""
+    source, destination = (
+        ipaddress.ip_address(address),
+        ipaddress.ip_address(connection.getpeername()[0]),
+    )
+    family = {4: 0x11, 6: 0x21}[source.version]  # TCP over IPv4 or IPv6
+    ports = struct.pack("!HH", connection.getsockname()[1], connection.getpeername()[1])
+    addresses = source.packed + destination.packed + ports
+    return PROXY_SIGNATURE + bytes([0x21, family]) + struct.pack("!H", len(addresses)) + addresses
+
+
+def connect(stack, host, port, address=None, timeout=TIMEOUT):
+    """A TCP connection to host:port that HAProxy takes for one from `address`
+    (a fresh client's if None)."""
+    address = address or new_client(stack)
+    if stack.proxy_protocol_ports:
+        connection = socket.create_connection((host, port), timeout)
+        if port in stack.proxy_protocol_ports:
+            connection.sendall(proxy_header(address, connection))
+        return connection
+    source = (address, 0) if address else None
+    return socket.create_connection((host, port), timeout, source_address=source)
+
+
+def client_adapter(stack, address):
+    """A requests adapter whose every connection comes from `address`."""
+
+    def new_conn(connection):
+        try:
+            return connect(stack, connection.host, connection.port, address, connection.timeout)
+        except TimeoutError as error:
+            raise ConnectTimeoutError(connection, f"timed out: {error}") from error
+        except OSError as error:
+            raise NewConnectionError(connection, f"failed to connect: {error}") from error
+
+    plain = type("ClientConnection", (HTTPConnection,), {"_new_conn": new_conn})
+    tls = type("ClientTLSConnection", (HTTPSConnection,), {"_new_conn": new_conn})
+    adapter = HTTPAdapter()
+    adapter.poolmanager.pool_classes_by_scheme = {
+        "http": type("ClientPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
+        "https": type("ClientTLSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls}),
+    }
+    return adapter
+
+
+class Client:
+    """A requests session from one client address; `move()` goes on from a fresh one."""
+
+    def __init__(self, stack, address=None):
+        self.stack = stack
+        self.session = requests.Session()
+        self.move_to(address or new_client(stack))
+
+    def move(self):
+        self.move_to(new_client(self.stack))
+
+    def move_to(self, address):
+        self.address = address
+        adapter = client_adapter(self.stack, address)
+        for prefix in ("http://", "https://"):
+            self.session.adapters[prefix].close()
+            self.session.mount(prefix, adapter)
+
+    def request(self, method, url, **options):
+        # verify on each request (a session's own would lose to REQUESTS_CA_BUNDLE).
+        return self.session.request(method, url, verify=self.stack.verify, **options)
+
+    def close(self):
+        self.session.close()
+
+
+class Browser(Client):
     """A client that keeps cookies and sends the CSRF token like a browser."""
 
-    def __init__(self, stack):
+    def __init__(self, stack, address=None):
+        super().__init__(stack, address)
         self.base_url = stack.url().rstrip("/")  # also the Origin a browser sends
-        self.session = requests.Session()
-        # Each request says it (a session's own would lose to REQUESTS_CA_BUNDLE).
-        self.verify = stack.verify
 
     def get(self, path, **options):
-        return self.session.get(
-            self.base_url + path, timeout=TIMEOUT, verify=self.verify, **options
-        )
+        return self.request("GET", self.base_url + path, timeout=TIMEOUT, **options)
 
     def post(self, path, **options):
-        return self.session.post(
-            self.base_url + path, timeout=TIMEOUT, verify=self.verify, **options
-        )
+        return self.request("POST", self.base_url + path, timeout=TIMEOUT, **options)
 
     def submit(self, path, fields):
         """GET the form (for the CSRF cookie), then POST it; the answer is not followed."""
@@ -127,7 +235,14 @@ class Load:
     """Logged-in clients sending a steady stream of GETs and POSTs through HAProxy.
 
     The clients sign up at once, in parallel; the load starts when all are in.
+    Each stands for many users: it moves to a fresh address every
+    `ADDRESS_REQUESTS` requests, so that no address comes near HAProxy's
+    limits per client, as the addresses of many real users would not. (Its
+    session goes along: one sign-up per client, whose password hashing would
+    otherwise cost more than the load.)
     """
+
+    ADDRESS_REQUESTS = 10
 
     def __init__(self, stack, clients=4, post_every=4):
         self.stack = stack
@@ -167,10 +282,13 @@ class Load:
         sent = 0
         while status == 302 and not self.stopping.is_set():
             sent += 1
+            if sent % self.ADDRESS_REQUESTS == 0:
+                browser.move()
             if sent % self.post_every:
                 self.get(browser)
             else:
                 self.post(browser)
+        browser.close()
 
     def get(self, browser):
         started = time.monotonic()
@@ -234,9 +352,15 @@ def failed(failures, sent):
 FROM_HTTPS = {"X-Forwarded-Proto": "https"}
 
 
-def fetch(stack, name="haproxy", path="/", *, method="GET", timeout=TIMEOUT, **options):
-    url = stack.url(name, path)
-    return requests.request(method, url, timeout=timeout, verify=stack.verify, **options)
+def fetch(
+    stack, name="haproxy", path="/", *, method="GET", timeout=TIMEOUT, address=None, **options
+):
+    """One request to a published port, from a client at `address` (a fresh one if None)."""
+    client = Client(stack, address)
+    try:
+        return client.request(method, stack.url(name, path), timeout=timeout, **options)
+    finally:
+        client.close()
 
 
 def plain_http_ports(stack):
@@ -371,34 +495,23 @@ def check_a_form_without_its_csrf_token_is_refused(stack):
     assert response.status_code == 403, f"a POST without its token answered {response.status_code}"
 
 
-def request_with_marker(stack, name, marker, headers, source=None):
-    """GET /?q=<marker> on a published port, optionally from a chosen source
-    address, and the app's access log line for it."""
-    url = urlsplit(stack.url(name))
-    source_address = (source, 0) if source else None
-    if url.scheme == "https":
-        connection = HTTPSConnection(
-            url.hostname,
-            url.port,
-            timeout=TIMEOUT,
-            source_address=source_address,
-            context=tls_context(stack),
-        )
-    else:
-        connection = HTTPConnection(
-            url.hostname, url.port, timeout=TIMEOUT, source_address=source_address
-        )
-    connection.request("GET", f"/?q={marker}", headers={"Host": url.netloc, **headers})
-    status = connection.getresponse().status
-    connection.close()
+def request_with_marker(stack, name, marker, headers, address=None):
+    """GET /?q=<marker> on a published port, from a client at `address` (a
+    fresh one if None), and the app's access log line for it."""
+    status = fetch(stack, name, f"/?q={marker}", headers=headers, address=address).status_code
     assert status == 200, f"GET through {name}: {status}"
+    return logged_line(stack.app_logs, marker, "the app's access log")
+
+
+def logged_line(logs, marker, where):
+    """The first line of `logs()` that holds `marker`, once it is there."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for line in stack.app_logs().splitlines():
+        for line in logs().splitlines():
             if marker in line:
                 return line
         time.sleep(0.2)
-    raise AssertionError(f"{marker} never reached the app's access log")
+    raise AssertionError(f"{marker} never reached {where}")
 
 
 def check_static_files_come_from_the_web_servers(stack):
@@ -434,19 +547,38 @@ def check_the_stats_page_wants_the_password(stack):
     assert right.status_code == 200, f"stats with the password: {right.status_code}"
 
 
+# What a client may claim about where it comes from, all of it dropped by HAProxy.
+SPOOFED = "6.6.6.6"
+CLAIMS = {
+    "X-Forwarded-For": SPOOFED,
+    "X-Real-IP": SPOOFED,
+    "Forwarded": f"for={SPOOFED}",
+    "True-Client-IP": SPOOFED,
+    "X-Forwarded-Host": "evil.example",
+}
+
+
 def check_forwarded_headers_reach_django_as_haproxy_saw_them(stack):
-    # Whatever the client claims is replaced by what HAProxy saw.
+    """Whatever a client claims about itself is dropped: Django gets the
+    scheme HAProxy saw and exactly one address, the client's, and each web
+    server logs that address."""
     scheme = "https" if stack.tls else "http"
-    spoofed = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "http" if stack.tls else "https"}
+    claims = {**CLAIMS, "X-Forwarded-Proto": "http" if stack.tls else "https"}
+    sent = {}
     for _ in stack.proxies:  # once per web server behind HAProxy's round robin
-        line = request_with_marker(
-            stack, "haproxy", unique("forwarded"), spoofed, stack.client_source
-        )
+        address, marker = new_client(stack), unique("forwarded")
+        line = request_with_marker(stack, "haproxy", marker, claims, address)
         forwarded_for = re.search(r'xff="([^"]*)"', line).group(1).split(", ")
-        assert "6.6.6.6" not in forwarded_for, line
-        if stack.client_source:
-            assert forwarded_for[0] == stack.client_source, line
+        assert SPOOFED not in line and "evil" not in line, line
+        assert len(forwarded_for) == 1 and (not address or forwarded_for == [address]), line
         assert f'xfp="{scheme}"' in line, line
+        sent[marker] = address
+    if not stack.client_network:
+        return  # every client is this machine: no address to tell apart
+    for marker, address in sent.items():
+        logs = "".join(stack.web_server_logs(name) for name in stack.proxies)
+        line = next(line for line in logs.splitlines() if marker in line)
+        assert line.startswith(f"{address} "), f"a web server logged {line}"
 
 
 def check_web_servers_pass_on_the_scheme_haproxy_set(stack):
@@ -489,12 +621,17 @@ SLOW_CLIENT_TIMEOUT = 10
 ERROR_PAGES = Path(__file__).resolve().parent.parent / "django" / "static" / "errors"
 
 
+def plain_error_page(status, body):
+    """Whether `body` is the site's own plain page for `status`."""
+    page = ERROR_PAGES / f"{status}.html"
+    return page.exists() and body.strip() == page.read_text().strip()
+
+
 def assert_plain_error_page(response, where):
     """The site's own page for the status answered, from whichever tier
     answered: the same everywhere, and no server named in it."""
     status, body = response
-    page = ERROR_PAGES / f"{status}.html"
-    if page.exists() and body.strip() == page.read_text().strip():
+    if plain_error_page(status, body):
         return
     # HAProxy answers a request head it cannot take (too long, too many
     # fields) with its built-in page, as plain, before any of its rules runs.
@@ -502,10 +639,11 @@ def assert_plain_error_page(response, where):
     assert built_in, f"{where}: not the site's {status} page: {body[:300]!r}"
 
 
-def open_socket(stack, name):
-    """A connection to a published port, through TLS where the port speaks it."""
+def open_socket(stack, name, address=None):
+    """A connection to a published port from a client at `address` (a fresh
+    one if None), through TLS where the port speaks it."""
     url = urlsplit(stack.url(name))
-    connection = socket.create_connection((url.hostname, url.port), timeout=TIMEOUT)
+    connection = connect(stack, url.hostname, url.port, address)
     if url.scheme == "https":
         return tls_context(stack).wrap_socket(connection, server_hostname=url.hostname)
     return connection
@@ -649,7 +787,7 @@ def handshake(stack, *, maximum=None):
             context.maximum_version = maximum
     context.set_alpn_protocols(["h2", "http/1.1"])
     with (
-        socket.create_connection((url.hostname, url.port), timeout=TIMEOUT) as raw,
+        connect(stack, url.hostname, url.port) as raw,
         context.wrap_socket(raw, server_hostname=stack.domain) as tls,
     ):
         return tls.version(), tls.selected_alpn_protocol()
@@ -860,22 +998,27 @@ async def read_answer(reader):
     return int(lines[0].split()[1]), fields.get("connection") != "close"
 
 
-async def hammer(stack, connections, seconds):
-    """`connections` clients at once, each sending GET / back to back on one
-    kept-alive connection for `seconds`: [(status or error, seconds taken)]."""
+async def hammer(stack, addresses, seconds):
+    """A client connection from each of `addresses`, all at once, each sending
+    GET / back to back on one kept-alive connection (a new one when the
+    server closes it) for `seconds`: [(status or error, seconds taken)]."""
     url = urlsplit(stack.url())
     context = tls_context(stack) if url.scheme == "https" else None
     request = f"GET / HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode()
     deadline = time.monotonic() + seconds
     outcomes = []
 
-    async def client():
+    async def open_connection(address):
+        connection = connect(stack, url.hostname, url.port, address)
+        connection.setblocking(False)
+        hostname = url.hostname if context else None
+        return await asyncio.open_connection(sock=connection, ssl=context, server_hostname=hostname)
+
+    async def client(address):
         while time.monotonic() < deadline:
             started = time.monotonic()
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(url.hostname, url.port, ssl=context), TIMEOUT
-                )
+                reader, writer = await asyncio.wait_for(open_connection(address), TIMEOUT)
             except (OSError, TimeoutError) as error:
                 outcomes.append((type(error).__name__, time.monotonic() - started))
                 return
@@ -893,14 +1036,21 @@ async def hammer(stack, connections, seconds):
             finally:
                 writer.close()
 
-    await asyncio.gather(*(client() for _ in range(connections)))
+    await asyncio.gather(*(client(address) for address in addresses))
     return outcomes
 
 
+def many_clients(stack, connections, per_client=4):
+    """One address for each connection: fresh clients with `per_client` connections each."""
+    clients = [new_client(stack) for _ in range(connections // per_client)]
+    return [address for address in clients for _ in range(per_client)]
+
+
 def overload(stack, connections, seconds=4):
-    """The site's answers to `connections` clients at once, on what replicas run."""
+    """The site's answers to `connections` at once from many clients (a few
+    connections each, as a real crowd opens), on what replicas run."""
     marked_down = times_marked_down(stack)
-    outcomes = asyncio.run(hammer(stack, connections, seconds))
+    outcomes = asyncio.run(hammer(stack, many_clients(stack, connections), seconds))
     statuses = Counter(status for status, _ in outcomes)
     slowest = max(took for _, took in outcomes)
     figures = {"answers": dict(statuses), "slowest": f"{slowest:.2f} s"}
@@ -913,7 +1063,8 @@ def overload(stack, connections, seconds=4):
 
 
 def failover_under_overload(stack):
-    """256, then 1,024 clients at once on one replica: requests queue in
+    """256, then 1,024 connections at once, from 64 and 256 clients, on one
+    replica: requests queue in
     HAProxy, and are answered, or refused with a 503 once past the queue
     timeout. No web server is ever marked DOWN for being busy."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -954,6 +1105,192 @@ FAILOVER = [
     failover_while_the_database_is_down,
     failover_under_overload,
     failover_when_haproxy_crashes,
+]
+
+
+# Hostile clients ---------------------------------------------------------------
+# Each attack comes from one address while an honest reader, from another,
+# reads the board five times a second: what the reader got is what counts
+# (README.md, "Limits per client"). They need a stack that gives its clients
+# addresses of their own.
+
+
+def attacker(stack):
+    address = new_client(stack)
+    assert address, (
+        "the attacks come from an address of their own, apart from the honest "
+        "reader's: start the stack with checks/compose.yml (see its comment)"
+    )
+    return address
+
+
+def p99(values):
+    ordered = sorted(values)
+    return ordered[math.ceil(0.99 * len(ordered)) - 1]
+
+
+class Reader:
+    """An honest reader from an address of its own: the post list every
+    `every` seconds while it runs, and what each request got."""
+
+    def __init__(self, stack, every=0.2):
+        self.client = Client(stack)
+        self.url = stack.url()
+        self.every = every
+        self.outcomes = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopping.set()
+        self.thread.join()
+        self.client.close()
+
+    def run(self):
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                status = self.client.request("GET", self.url, timeout=TIMEOUT).status_code
+            except requests.RequestException as error:
+                status = type(error).__name__
+            took = time.monotonic() - started
+            self.outcomes.append((status, took))
+            self.stopping.wait(max(0.0, self.every - took))
+
+    def figures(self):
+        served = sum(1 for status, _ in self.outcomes if status == 200)
+        slowest = p99(took for _, took in self.outcomes)
+        return {
+            "honest GETs answered 200": f"{served} of {len(self.outcomes)}",
+            "their p99": f"{slowest:.2f} s",
+        }
+
+    def assert_served(self, figures, p99_at_most):
+        """At least 99% of the reader's GETs answered 200, p99 within the bound."""
+        served = sum(1 for status, _ in self.outcomes if status == 200)
+        assert self.outcomes and served >= 0.99 * len(self.outcomes), figures
+        assert p99(took for _, took in self.outcomes) <= p99_at_most, figures
+
+
+def answer_status(connection):
+    """The status a server answered on `connection` with, or "closed" if none."""
+    connection.settimeout(0.5)
+    try:
+        data = connection.recv(64)
+    except TimeoutError:
+        return None  # TLS' own records, no answer yet
+    except OSError:
+        return "closed"
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
+    return int(match.group(1)) if match else "closed"
+
+
+def slow_bodies(stack, address, count, seconds):
+    """`count` connections from `address`, each a POST that announces a 1 MB
+    body and then sends one byte of it every 2 s, for `seconds`: how many
+    got each answer (a status, "closed" unanswered, "open" still waiting)."""
+    head = (
+        f"POST /posts/new/ HTTP/1.1\r\nHost: {urlsplit(stack.url()).netloc}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1048576\r\n\r\n"
+    ).encode()
+    outcomes, waiting = Counter(), []
+    for _ in range(count):
+        try:
+            connection = open_socket(stack, "haproxy", address)
+            connection.sendall(head)
+            waiting.append(connection)
+        except OSError:
+            outcomes["closed"] += 1
+    deadline, next_byte = time.monotonic() + seconds, time.monotonic() + 2
+    with selectors.DefaultSelector() as selector:
+        for connection in waiting:
+            selector.register(connection, selectors.EVENT_READ)
+        while waiting and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.2):
+                status = answer_status(key.fileobj)
+                if status is not None:
+                    outcomes[status] += 1
+                    selector.unregister(key.fileobj)
+                    waiting.remove(key.fileobj)
+                    key.fileobj.close()
+            if time.monotonic() >= next_byte:
+                next_byte += 2
+                for connection in waiting:
+                    with contextlib.suppress(OSError):  # closed: its answer is read above
+                        connection.sendall(b"a")
+    outcomes["open"] += len(waiting)
+    for connection in waiting:
+        connection.close()
+    return outcomes
+
+
+def under_attack_by_slow_bodies(stack):
+    """200 connections from one address, each a POST that announces a 1 MB
+    body and sends one byte of it every 2 s. HAProxy reads a body before it
+    asks a web server, so none ever holds one: each gets 408 after 10 s, or,
+    past the address's connection limit, 429 or a closed connection."""
+    address = attacker(stack)
+    with Reader(stack) as reader:
+        outcomes = slow_bodies(stack, address, 200, seconds=14)
+    figures = {**reader.figures(), "the slow connections got": dict(outcomes)}
+    reader.assert_served(figures, p99_at_most=2)
+    assert not outcomes["open"], f"HAProxy still waits for a slow body: {figures}"
+    assert f'xff="{address}"' not in stack.app_logs(), f"a slow body reached the app: {figures}"
+    return figures
+
+
+def under_attack_by_a_flood(stack):
+    """One address asking for the post list back to back on 48 connections:
+    past its request rate it gets 429s, which cost the app nothing."""
+    address = attacker(stack)
+    with Reader(stack) as reader:
+        outcomes = asyncio.run(hammer(stack, [address] * 48, seconds=10))
+    statuses = Counter(status for status, _ in outcomes)
+    figures = {**reader.figures(), "the flood got": dict(statuses)}
+    reader.assert_served(figures, p99_at_most=1)
+    assert statuses[429], f"the flood was never refused: {figures}"
+    return figures
+
+
+def under_attack_by_password_guessing(stack):
+    """40 wrong passwords for one account from one address: refused with 429
+    well before the 20th, first by the app (django-axes counts failures per
+    account and address, in the database every replica shares), then also
+    by HAProxy; its admin log-in too. The owner, from their own address,
+    logs in at once."""
+    owner, username = Browser(stack), unique("owner")
+    assert owner.sign_up(username).status_code == 302, "the owner could not sign up"
+    guesser = Browser(stack, attacker(stack))
+    guesser.get("/accounts/login/").raise_for_status()
+    answers = [
+        guesser.send("/accounts/login/", {"username": username, "password": f"guess-{number}"})
+        for number in range(40)
+    ]
+    statuses = [answer.status_code for answer in answers]
+    assert 429 in statuses, f"never refused: {Counter(statuses)}"
+    first = statuses.index(429)
+    admin = guesser.send("/admin/login/", {"username": username, "password": PASSWORD})
+    owner_logs_in = Browser(stack).log_in(username).status_code
+    figures = {
+        "refused from try": first + 1,
+        "first by": "HAProxy" if plain_error_page(429, answers[first].text) else "the app",
+        "tries refused": statuses.count(429),
+        "the guesser's admin log-in": admin.status_code,
+        "the owner's log-in from another address": owner_logs_in,
+    }
+    assert first < 20 and set(statuses[first:]) == {429}, figures
+    assert admin.status_code == 429 and owner_logs_in == 302, figures
+    return figures
+
+
+ABUSE = [
+    under_attack_by_slow_bodies,
+    under_attack_by_a_flood,
+    under_attack_by_password_guessing,
 ]
 
 
@@ -1116,9 +1453,11 @@ class ComposeStack:
     COMPOSE_PROJECT_NAME, the current folder), exactly as for `docker compose ps`.
     """
 
-    client_source = None  # the client address HAProxy sees is Docker's, not ours
     # Which CA signed the site's certificate is not for these checks to know.
     verify = False
+    # Client addresses the checks say in a PROXY protocol header: RFC 2544's
+    # benchmarking network, which no real client has.
+    PROXY_CLIENTS = "198.18.0.0/15"
 
     def __init__(self):
         self.config = json.loads(self.compose("config", "--format", "json"))
@@ -1138,6 +1477,21 @@ class ComposeStack:
             self.ports["haproxy"] = self.ports["haproxy-http"]
         for name in self.proxies:
             self.ports[name] = self.published(name, services[name]["ports"][0]["target"])
+        # Every client of this machine reaches HAProxy from Docker's gateway:
+        # one address, unless HAProxy believes the PROXY protocol from there.
+        site = {self.ports["haproxy"], self.ports["haproxy-http"]}
+        self.proxy_protocol_ports = site if self.believes_proxy_protocol() else set()
+        self.client_network = self.PROXY_CLIENTS if self.proxy_protocol_ports else None
+
+    def believes_proxy_protocol(self):
+        """Whether HAProxy takes this machine's PROXY protocol header about a
+        client (checks/compose.yml): it then answers its health check; else
+        the header is no HTTP, and gets a 400."""
+        port = self.ports["haproxy-http"]
+        with socket.create_connection(("127.0.0.1", port), TIMEOUT) as connection:
+            header = proxy_header(str(ipaddress.ip_network(self.PROXY_CLIENTS)[1]), connection)
+            connection.sendall(header + b"GET /haproxy-health HTTP/1.0\r\n\r\n")
+            return re.match(rb"HTTP/1\.[01] 200 ", read_until_closed(connection)) is not None
 
     def compose(self, *args):
         return self.docker("compose", *args)
@@ -1403,14 +1757,24 @@ def main():
         action="store_true",
         help="also back up, destroy and restore the database (its data is lost!)",
     )
+    parser.add_argument(
+        "--abuse", action="store_true", help="also attack the site, one hostile client at a time"
+    )
     options = parser.parse_args()
     if not __debug__:
         sys.exit("check_stack: the checks are assertions; run it without python -O")
     if not shutil.which("docker"):
         sys.exit("check_stack: the docker command is not installed")
     stack = ComposeStack()
+    if (options.failover or options.abuse) and not stack.client_network:
+        sys.exit(
+            "check_stack: --failover and --abuse play many clients, each from an address of "
+            "its own, and HAProxy takes every client of this machine for one (Docker's "
+            "gateway). Start the stack with checks/compose.yml, which lets these checks say "
+            "whom they speak for: docker compose -f docker-compose.yml -f checks/compose.yml up"
+        )
     checks = REQUEST_FLOW + HTTPS * stack.tls + COMPOSE_ONLY
-    checks += FAILOVER * options.failover + BACKUPS * options.backups
+    checks += FAILOVER * options.failover + ABUSE * options.abuse + BACKUPS * options.backups
     failed = run_checks(stack, checks)
     print(f"{len(checks) - failed} of {len(checks)} checks passed")
     return 1 if failed else 0
