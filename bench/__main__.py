@@ -14,10 +14,17 @@ highest round). Requests per second move with the machine's load. The CPU
 time each service spends per answer holds steady, and is what the layers
 are compared by.
 
+wrk is one client, from one address: in the stacks that measure the layers,
+HAProxy's limits per client are set out of its reach (its stick tables are
+still kept and read, so what they cost is in HAProxy's figures).
+
 Then, for each proxy choice as a user bakes it (two replicas, TLS), it runs
 tier 5's failover scenarios under a steady load of GETs and POSTs, and
-reports what each cost: failed requests, seconds to DOWN. These are counts
-of one run each, reported as measured.
+reports what each cost: failed requests, seconds to DOWN. On the one with
+both web servers it runs tier 5's three attacks, each from one address while
+an honest reader reads from another, beside the reader alone: what the
+reader got, and what the attacker got. These are counts of one run each,
+reported as measured.
 """
 
 import argparse
@@ -45,7 +52,7 @@ from harness import processes, services  # noqa: E402
 from harness.mariadb import MariaDB  # noqa: E402
 from harness.native import NativeStack, failover_scenarios  # noqa: E402
 from harness.processes import Server, free_port  # noqa: E402
-from harness.template import PROXY_CHOICES, load_stack_checks  # noqa: E402
+from harness.template import PROXY_CHOICES, client_limits, load_stack_checks  # noqa: E402
 
 from bench import report  # noqa: E402
 
@@ -83,12 +90,19 @@ class Plan:
     # The failover scenarios, and the proxy choices they run on.
     failover: list
     failover_choices: list
+    # The attacks, run on the first proxy choice (both web servers).
+    attacks: list
 
 
 FAILOVER = failover_scenarios(CHECKS)
-FULL = Plan(5, 5, 15, 2, FAILOVER, list(PROXY_CHOICES))
-# The first scenario (a web server killed: seconds to DOWN), on the stack with both.
-SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1])
+FULL = Plan(5, 5, 15, 2, FAILOVER, list(PROXY_CHOICES), CHECKS.ABUSE)
+# The first scenario (a web server killed: seconds to DOWN), on the stack
+# with both, and the quickest attack.
+SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1], CHECKS.ABUSE[-1:])
+# How long the honest reader reads alone, as the under-attack table's baseline.
+READER_ALONE_SECONDS = 10
+# Limits per client no wrk run reaches (see the module's docstring).
+UNLIMITED = dict.fromkeys(client_limits(), "1000000")
 
 
 @dataclass
@@ -124,6 +138,7 @@ class Results:
     disk_temp_tables_per_answer: float = 0.0
     marked_down: dict = field(default_factory=dict)  # connections -> times a web server went DOWN
     failover: dict = field(default_factory=dict)  # proxy choice -> {scenario: its figures}
+    under_attack: dict = field(default_factory=dict)  # attack -> its figures
 
 
 def wrk(url, connections, seconds):
@@ -317,6 +332,8 @@ def run(plan, workdir):
         for choice in plan.failover_choices:
             with NativeStack(as_baked[choice], mariadb) as stack:
                 results.failover[choice] = failover(stack, plan.failover)
+                if choice == plan.failover_choices[0]:
+                    results.under_attack = under_attack(stack, plan.attacks)
     return results
 
 
@@ -331,7 +348,8 @@ def measure_layers(results, projects, mariadb):
                 (web_server, baked),
                 (f"{web_server} kept alive", kept_alive(baked)),
             ):
-                stacks[name] = started.enter_context(NativeStack(project, mariadb, replicas=1))
+                stack = NativeStack(project, mariadb, replicas=1, haproxy_settings=UNLIMITED)
+                stacks[name] = started.enter_context(stack)
                 seed(stacks[name])
         nginx_stack = stacks["nginx"]
         # As Gunicorn runs here: 2 workers of 4 threads, each answer logged.
@@ -368,6 +386,23 @@ def failover(stack, scenarios):
             figures[scenario.__name__] = scenario(stack)
         except AssertionError as failure:
             figures[scenario.__name__] = {"FAILED": str(failure).splitlines()[0]}
+    return figures
+
+
+def under_attack(stack, attacks):
+    """{attack: its figures}: first the honest reader alone, then each attack
+    while it reads. A guarantee that does not hold is reported, not raised."""
+    stack.heal()
+    CHECKS.seconds_until_all_up(stack)
+    with CHECKS.Reader(stack) as reader:
+        time.sleep(READER_ALONE_SECONDS)
+    figures = {"none: the reader alone": reader.figures()}
+    for attack in attacks:
+        name = attack.__name__.removeprefix("under_attack_by_").replace("_", " ")
+        try:
+            figures[name] = attack(stack)
+        except AssertionError as failure:
+            figures[name] = {"FAILED": str(failure).splitlines()[0]}
     return figures
 
 

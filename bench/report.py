@@ -136,6 +136,15 @@ def failover_table(results):
     return table(["web servers", "scenario", "what it cost"], rows)
 
 
+def under_attack_table(results):
+    rows = []
+    for attack, figures in results.under_attack.items():
+        reader = [figures.pop(key, "") for key in ("honest GETs answered 200", "their p99")]
+        others = ", ".join(f"{name} {value}" for name, value in figures.items())
+        rows.append([attack, *reader, others])
+    return table(["attack", "honest GETs answered 200", "their p99", "the attacker got"], rows)
+
+
 def targets(results):
     """Each target the benchmark has: what it asks, what was measured, whether it holds."""
     rows = []
@@ -193,6 +202,17 @@ def markdown(results, chart_name):
             "Request counts depend on the machine's speed.",
             "",
             *failover_table(results),
+        ],
+        [
+            "## Under attack",
+            "",
+            "The stack with both web servers, as baked by default, natively. An honest "
+            "reader asks for the post list five times a second from an address of its own, "
+            "first alone, then during each of tier 5's attacks, each from one other "
+            "address: 200 connections trickling 1 MB bodies, a flood on 48 connections, "
+            "40 wrong passwords for one account. One run each.",
+            "",
+            *under_attack_table(results),
         ],
         ["## Targets", "", *targets(results)],
     ]

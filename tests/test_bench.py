@@ -54,4 +54,10 @@ def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp
     scenario, cost = rows(text, "Failover")["nginx + apache"]
     assert scenario == "when a web server is killed", scenario
     assert re.search(r"DOWN after [\d.]+ s, .*failed GETs \d+ of [1-9]", cost), cost
+    # The honest reader alone, then during the smoke run's one attack.
+    attacks = rows(text, "Under attack")
+    assert list(attacks) == ["none: the reader alone", "password guessing"], attacks
+    for answered, _, _ in attacks.values():
+        assert re.fullmatch(r"\d+ of [1-9]\d*", answered), attacks
+    assert "refused from try" in attacks["password guessing"][2], attacks
     assert "nan" not in text

@@ -48,6 +48,9 @@ class Layout:
     # tls=acme: the ACME directory and the certificate its API is served with.
     acme_directory: str | None = None
     acme_api_certificate: Path | None = None
+    # What a deployment sets for HAProxy beyond its defaults, as in Compose's
+    # environment (the benchmark's limits per client, out of wrk's reach).
+    haproxy_settings: dict = field(default_factory=dict)
 
     @property
     def secrets(self):
@@ -220,6 +223,7 @@ def haproxy(layout):
     if layout.tls == "acme":
         required |= {"ACME_HOST": "127.0.0.1", "ACME_PORT": str(layout.ports["acme"])}
         settings["HAPROXY_SOCKET"] = str(layout.haproxy_socket)
+    settings |= layout.haproxy_settings
     return Service(
         name="haproxy",
         workdir=layout.workdir,
