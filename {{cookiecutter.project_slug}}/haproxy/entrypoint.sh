@@ -32,8 +32,9 @@ export HAPROXY_CLIENT_WRITES_AT_ONCE="${HAPROXY_CLIENT_WRITES_AT_ONCE:-8}"
 export HAPROXY_CLIENT_LOGINS="${HAPROXY_CLIENT_LOGINS:-20}"
 export HAPROXY_CLIENT_SIGNUPS="${HAPROXY_CLIENT_SIGNUPS:-20}"
 
-# 1. Fail fast: envsubst turns a missing variable into "", and HAProxy would
-#    read a limit of "" or "ten" as no limit at all.
+# 1. Fail fast: envsubst turns a missing variable into "". A limit that is no
+#    whole number above 0 is refused here, by name, rather than in HAProxy's
+#    words about a line of its config (or, as 0, by refusing every client).
 require_settings() {
     for name in HAPROXY_PORT{% if tls %} HAPROXY_HTTPS_PORT{% endif %} HAPROXY_STATS_PORT HAPROXY_STATS_USER \
         HAPROXY_STATS_PASSWORD DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}{% if cookiecutter.tls == "acme" %} ACME_HOST ACME_PORT{% endif %}; do
