@@ -137,12 +137,21 @@ def failover_table(results):
 
 
 def under_attack_table(results):
+    reader = ("honest GETs answered 200", "their p99")
     rows = []
     for attack, figures in results.under_attack.items():
-        reader = [figures.pop(key, "") for key in ("honest GETs answered 200", "their p99")]
-        others = ", ".join(f"{name} {value}" for name, value in figures.items())
-        rows.append([attack, *reader, others])
-    return table(["attack", "honest GETs answered 200", "their p99", "the attacker got"], rows)
+        others = ", ".join(
+            f"{name} {counts(value)}" for name, value in figures.items() if name not in reader
+        )
+        rows.append([attack, *(figures.get(name, "-") for name in reader), others or "-"])
+    return table(["attack", *reader, "the attacker got"], rows)
+
+
+def counts(value):
+    """A figure as the table shows it: {429: 192, 408: 8} as "429: 192, 408: 8"."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {number}" for key, number in value.items())
+    return value
 
 
 def targets(results):
