@@ -575,9 +575,12 @@ def check_forwarded_headers_reach_django_as_haproxy_saw_them(stack):
         sent[marker] = address
     if not stack.client_network:
         return  # every client is this machine: no address to tell apart
+
+    def web_server_logs():
+        return "".join(stack.web_server_logs(name) for name in stack.proxies)
+
     for marker, address in sent.items():
-        logs = "".join(stack.web_server_logs(name) for name in stack.proxies)
-        line = next(line for line in logs.splitlines() if marker in line)
+        line = logged_line(web_server_logs, marker, "a web server's access log")
         assert line.startswith(f"{address} "), f"a web server logged {line}"
 
 
