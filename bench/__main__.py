@@ -90,17 +90,17 @@ class Plan:
     # The failover scenarios, and the proxy choices they run on.
     failover: list
     failover_choices: list
-    # The attacks, run on the first proxy choice (both web servers).
+    # The attacks, run on the first proxy choice (both web servers), and how
+    # long the honest reader reads alone first, as the table's baseline.
     attacks: list
+    reader_seconds: int
 
 
 FAILOVER = failover_scenarios(CHECKS)
-FULL = Plan(5, 5, 15, 2, FAILOVER, list(PROXY_CHOICES), CHECKS.ABUSE)
+FULL = Plan(5, 5, 15, 2, FAILOVER, list(PROXY_CHOICES), CHECKS.ABUSE, 10)
 # The first scenario (a web server killed: seconds to DOWN), on the stack
 # with both, and the quickest attack.
-SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1], CHECKS.ABUSE[-1:])
-# How long the honest reader reads alone, as the under-attack table's baseline.
-READER_ALONE_SECONDS = 10
+SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1], CHECKS.ABUSE[-1:], 2)
 # Limits per client no wrk run reaches (see the module's docstring).
 UNLIMITED = dict.fromkeys(client_limits(), "1000000")
 
@@ -333,7 +333,7 @@ def run(plan, workdir):
             with NativeStack(as_baked[choice], mariadb) as stack:
                 results.failover[choice] = failover(stack, plan.failover)
                 if choice == plan.failover_choices[0]:
-                    results.under_attack = under_attack(stack, plan.attacks)
+                    results.under_attack = under_attack(stack, plan)
     return results
 
 
@@ -389,15 +389,15 @@ def failover(stack, scenarios):
     return figures
 
 
-def under_attack(stack, attacks):
+def under_attack(stack, plan):
     """{attack: its figures}: first the honest reader alone, then each attack
     while it reads. A guarantee that does not hold is reported, not raised."""
     stack.heal()
     CHECKS.seconds_until_all_up(stack)
     with CHECKS.Reader(stack) as reader:
-        time.sleep(READER_ALONE_SECONDS)
+        time.sleep(plan.reader_seconds)
     figures = {"none: the reader alone": reader.figures()}
-    for attack in attacks:
+    for attack in plan.attacks:
         name = attack.__name__.removeprefix("under_attack_by_").replace("_", " ")
         try:
             figures[name] = attack(stack)
