@@ -224,6 +224,32 @@ def test_honest_clients_are_served_while_one_address_attacks(shipped_driver, att
         print(f"\n[Docker] {attack.__name__}: {details}")
 
 
+# Least privilege, as the running containers show it ---------------------------
+
+# What each container's first process may do, from the kernel's own account.
+PROBE = (
+    "id -u; grep -E '^(CapEff|NoNewPrivs):' /proc/1/status; "
+    "touch /probe 2>&1 || true; awk '$2 == \"00000000\"' /proc/net/route | wc -l"
+)
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_every_container_runs_unprivileged_on_a_read_only_root(stack):
+    services = stack.compose("ps", "--services", "--status", "running").stdout.split()
+    assert {"db", "app", "haproxy", *proxies_of(stack.project)} <= set(services)
+    for service in services:
+        probe = stack.compose("exec", "-T", service, "sh", "-c", PROBE).stdout.splitlines()
+        uid, capabilities, no_new_privileges, touched, default_routes = probe
+        assert uid != "0", f"{service} runs as root"
+        assert capabilities.split() == ["CapEff:", "0000000000000000"], (service, capabilities)
+        assert no_new_privileges.split() == ["NoNewPrivs:", "1"], (service, no_new_privileges)
+        assert "Read-only file system" in touched, (service, touched)
+        # Only the edge network reaches out: a container on the internal
+        # networks alone has no route off them at all.
+        reaches_out = service in ("haproxy", "acme", *proxies_of(stack.project))
+        assert (default_routes != "0") == reaches_out, (service, default_routes)
+
+
 # Scaling and deploying, under a steady load of GETs and POSTs ----------------
 
 
@@ -536,9 +562,12 @@ networks:
   edge:
     enable_ipv6: true
     ipam: {config: [{subnet: "fd00:0:0:1::/64"}]}
-  internal:
+  app:
     enable_ipv6: true
     ipam: {config: [{subnet: "fd00:0:0:2::/64"}]}
+  data:
+    enable_ipv6: true
+    ipam: {config: [{subnet: "fd00:0:0:3::/64"}]}
 """
 
 

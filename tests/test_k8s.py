@@ -219,6 +219,7 @@ def test_every_workload_is_restricted_sized_probed_and_spread(k8s_project, overl
     for name, workload in workloads(objects).items():
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["automountServiceAccountToken"] is False, name
         for container in containers_of(workload):
             where = (name, container["name"])
             context = container["securityContext"]

@@ -109,6 +109,78 @@ def test_every_long_running_service_has_a_healthcheck_and_restart_policy(variant
         assert services[name]["healthcheck"]["test"], name
 
 
+# Least privilege, in every service of every variant (README.md of a baked
+# project, "Least privilege"): the rules, and what each service may write.
+LIMITS = {"memory", "cpus", "pids"}
+TMP = "/tmp"  # noqa: S108 (a tmpfs of the container's own, not a file of ours)
+WRITABLE = {
+    "db": {"/var/run/mysqld", TMP},
+    "backup": {TMP},
+    "migrate": {TMP},
+    "app": {TMP},
+    "nginx": {"/var/cache/nginx"},
+    "apache": {"/usr/local/apache2/logs"},
+    "haproxy": {"/var/lib/haproxy"},
+    "acme": {TMP},
+}
+
+
+def image_user(project, service):
+    """The user a service runs as: its compose `user`, else its Dockerfile's last USER."""
+    if "user" in service:
+        return service["user"]
+    dockerfile = project / service["build"]["context"] / service["build"]["dockerfile"]
+    users = re.findall(r"^USER (\S+)$", dockerfile.read_text(), re.MULTILINE)
+    return users[-1] if users else "root"
+
+
+def test_every_service_runs_unprivileged_on_a_read_only_root_with_limits_and_rotated_logs(
+    variant_project,
+):
+    services = compose_model(variant_project)["services"]
+    assert set(services) <= set(WRITABLE)
+    for name, service in services.items():
+        assert service.get("read_only") is True, name
+        assert service.get("cap_drop") == ["ALL"] and not service.get("cap_add"), name
+        assert service.get("security_opt") == ["no-new-privileges:true"], name
+        assert not service.get("privileged"), name
+        uid = image_user(variant_project, service).split(":")[0]
+        assert uid.isdigit() and int(uid) != 0, f"{name} runs as {uid}"
+        tmpfs = dict(entry.split(":", 1) for entry in service.get("tmpfs", []))
+        assert set(tmpfs) == WRITABLE[name], f"{name} writes to {tmpfs}"
+        for options in tmpfs.values():  # the service's user's alone
+            assert f"uid={uid}," in options and options.endswith("mode=0700"), (name, options)
+        limits = service["deploy"]["resources"]["limits"]
+        assert set(limits) >= LIMITS and all(limits[key] for key in LIMITS), name
+        logging = service["logging"]
+        assert logging["driver"] == "local", name
+        assert {"max-size", "max-file"} <= set(logging["options"]), name
+
+
+def test_networks_go_by_trust_and_only_the_edge_reaches_out(variant_project):
+    model = compose_model(variant_project)
+    networks = {name: set(service["networks"]) for name, service in model["services"].items()}
+    proxies = set(proxies_of(variant_project))
+    assert networks["haproxy"] == {"edge"}
+    for proxy in proxies:
+        assert networks[proxy] == {"edge", "app"}, proxy
+    assert networks["app"] == {"app", "data"}
+    for name in ("db", "migrate", "backup"):
+        assert networks[name] == {"data"}, name
+    if "acme" in networks:
+        assert networks["acme"] == {"edge"}
+    # MySQL's network holds only what needs the database; nothing on the
+    # inner networks reaches out.
+    assert {name for name, on in networks.items() if "data" in on} == {
+        "db",
+        "migrate",
+        "backup",
+        "app",
+    }
+    internal = {name for name, network in model["networks"].items() if network.get("internal")}
+    assert internal == {"app", "data"}
+
+
 def published_ports(project):
     return {
         name: sorted(int(port["published"]) for port in service.get("ports", []))

@@ -4,9 +4,12 @@
 # (a shell, say) runs as it is, with nothing rendered.
 set -eu
 
-# The container's paths; the template's native tests run it elsewhere.
+# The container's paths; the template's native tests run it elsewhere. The
+# rendered config goes with the pid file and shared memory, in the one
+# folder Apache writes to (a tmpfs: the image's root is read-only).
 template="${APACHE_TEMPLATE:-/usr/local/apache2/conf/httpd.conf.template}"
-config="${APACHE_CONF:-/usr/local/apache2/conf/httpd.conf}"
+export APACHE_RUN_DIR="${APACHE_RUN_DIR:-/usr/local/apache2/logs}"
+config="${APACHE_CONF:-$APACHE_RUN_DIR/httpd.conf}"
 
 # 1. Fail fast: envsubst turns a missing variable into "".
 require_settings() {
@@ -42,7 +45,6 @@ render_config() {
     export APACHE_SERVER_ROOT="${APACHE_SERVER_ROOT:-/usr/local/apache2}"
     export APACHE_MODULES_DIR="${APACHE_MODULES_DIR:-/usr/local/apache2/modules}"
     export APACHE_MIME_TYPES="${APACHE_MIME_TYPES:-/usr/local/apache2/conf/mime.types}"
-    export APACHE_RUN_DIR="${APACHE_RUN_DIR:-/usr/local/apache2/logs}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
     export APACHE_REPLICAS="$1"
     # Reads reuse pooled connections for 4 s (ttl), less than Gunicorn's 5 s

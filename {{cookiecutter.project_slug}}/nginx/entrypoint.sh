@@ -4,9 +4,12 @@
 # shell, say) runs as it is, with nothing rendered.
 set -eu
 
-# The container's paths; the template's native tests run it elsewhere.
+# The container's paths; the template's native tests run it elsewhere. The
+# rendered config goes with the pid file and temporary files, in the one
+# folder nginx writes to (a tmpfs: the image's root is read-only).
 template="${NGINX_TEMPLATE:-/etc/nginx/templates/nginx.conf}"
-config="${NGINX_CONF:-/etc/nginx/nginx.conf}"
+export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/var/cache/nginx}"
+config="${NGINX_CONF:-$NGINX_RUN_DIR/nginx.conf}"
 
 # 1. Fail fast: envsubst turns a missing variable into "", and
 #    `proxy_pass http://:;` can still look valid.
@@ -20,7 +23,6 @@ require_settings() {
 #    $remote_addr... survive.
 render_config() {
     export NGINX_USER="${NGINX_USER:-nginx}"
-    export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/var/cache/nginx}"
     export NGINX_MIME_TYPES="${NGINX_MIME_TYPES:-/etc/nginx/mime.types}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
     # The DNS server this container was given: Docker's own (127.0.0.11)
