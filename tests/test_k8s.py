@@ -220,6 +220,7 @@ def test_every_workload_is_restricted_sized_probed_and_spread(k8s_project, overl
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
         for container in containers_of(workload):
             where = (name, container["name"])
             context = container["securityContext"]
@@ -244,6 +245,23 @@ def test_every_workload_is_restricted_sized_probed_and_spread(k8s_project, overl
     assert set(scalers) == {"app"}
 
 
+def test_everything_lives_in_a_namespace_that_admits_only_restricted_pods(k8s_project, overlay):
+    _, objects = render(k8s_project, overlay)
+    (namespace,) = by_kind(objects, "Namespace").values()
+    name = namespace["metadata"]["name"]
+    assert name == "community-board"
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == name, obj["metadata"]["name"]
+    labels = namespace["metadata"]["labels"]
+    # Production's operator makes pods that restricted would refuse; it
+    # still warns (and audits) about every pod that is not restricted.
+    enforced = "restricted" if overlay == "dev" else "baseline"
+    assert labels["pod-security.kubernetes.io/enforce"] == enforced
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
 def pods(objects):
     """Each workload's pod labels, and the MySQL pods the operator makes."""
     labels = {
@@ -266,36 +284,87 @@ def selects(selector, labels):
     return matched
 
 
-def reachable_from(objects, target):
-    """The pods that may open a connection to `target`'s pods."""
-    everyone = pods(objects)
-    policies = [
+def policies_of(objects, pod, kind):
+    """The specs of the NetworkPolicies of `kind` (Ingress, Egress) that hold `pod`."""
+    labels = pods(objects)[pod]
+    return [
         p["spec"]
         for p in by_kind(objects, "NetworkPolicy").values()
-        if selects(p["spec"]["podSelector"], everyone[target])
+        if kind in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], labels)
     ]
+
+
+PEERS = {"ingress": "from", "egress": "to"}
+
+
+def admits(policies, peer_labels, port, direction):
+    """Whether any `direction` rule ("ingress", "egress") of `policies` lets a
+    peer with `peer_labels` through on `port` (a name or number); a pod that
+    no policy holds admits everything."""
     if not policies:
-        return set(everyone)
+        return True
+    peers = PEERS[direction]
+    return any(
+        (
+            peers not in rule
+            or any(
+                "podSelector" in peer and selects(peer["podSelector"], peer_labels)
+                for peer in rule[peers]
+            )
+        )
+        and ("ports" not in rule or port in [p["port"] for p in rule["ports"]])
+        for policy in policies
+        for rule in policy.get(direction, [])
+    )
+
+
+def reachable_from(objects, target, port):
+    """The pods that may open a connection to `target`'s pods on `port`: both
+    the target's ingress and the source's egress must allow it."""
+    everyone = pods(objects)
+    inbound = policies_of(objects, target, "Ingress")
     return {
         source
         for source, labels in everyone.items()
-        for policy in policies
-        for rule in policy.get("ingress", [])
-        if "from" not in rule
-        or any(
-            "podSelector" in peer and selects(peer["podSelector"], labels) for peer in rule["from"]
-        )
+        if admits(inbound, labels, port, "ingress")
+        and admits(policies_of(objects, source, "Egress"), everyone[target], port, "egress")
+    }
+
+
+def ports_out_of_the_cluster(objects, pod):
+    """The ports on which `pod` may reach any address at all (rules with no
+    peers), e.g. the internet."""
+    return {
+        port["port"]
+        for policy in policies_of(objects, pod, "Egress")
+        for rule in policy.get("egress", [])
+        if "to" not in rule
+        for port in rule.get("ports", [{"port": "any"}])
     }
 
 
 def test_network_policies_isolate_like_the_compose_networks(k8s_project, overlay):
     _, objects = render(k8s_project, overlay)
     chosen = set(proxies_of(k8s_project))
-    assert reachable_from(objects, "app") == chosen
+    assert reachable_from(objects, "app", "http") == chosen
     for proxy in chosen:
-        assert reachable_from(objects, proxy) == {"haproxy"}, proxy
-    database = "db" if overlay == "dev" else "router"
+        assert reachable_from(objects, proxy, "http") == {"haproxy"}, proxy
+    # Clients come from outside the namespace; no pod in it may call HAProxy.
+    assert reachable_from(objects, "haproxy", "http") == set()
+    database, port = ("db", "mysql") if overlay == "dev" else ("router", 6446)
     allowed = {"app", "migrate"} | ({"db-setup"} if overlay == "production" else set())
-    assert reachable_from(objects, database) == allowed
+    assert reachable_from(objects, database, port) == allowed
     if overlay == "production":
-        assert reachable_from(objects, "mysqld") == {"router", "mysqld"}
+        assert reachable_from(objects, "mysqld", 3306) == {"router", "mysqld"}
+
+
+def test_every_pod_is_denied_by_default_and_reaches_out_for_dns_alone(k8s_project, overlay):
+    _, objects = render(k8s_project, overlay)
+    deny = by_kind(objects, "NetworkPolicy")["default-deny"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    operators = {"router", "mysqld"}
+    for pod in pods(objects):
+        # The operator's pods also call the Kubernetes API, whose address
+        # differs per cluster.
+        expected = {53, 443, 6443} if pod in operators else {53}
+        assert ports_out_of_the_cluster(objects, pod) == expected, pod

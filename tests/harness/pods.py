@@ -23,7 +23,6 @@ import requests
 
 from .processes import free_port
 
-NAMESPACE = "default"
 NETWORK = "pods"
 
 
@@ -43,6 +42,7 @@ class Pods:
             o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"
         }
         self.services = [o for o in objects if o["kind"] == "Service"]
+        (self.namespace,) = (o["metadata"]["name"] for o in objects if o["kind"] == "Namespace")
         self.ports = {}  # workload -> {container port: published port}
         self.started = []
 
@@ -65,7 +65,7 @@ class Pods:
         if "secretKeyRef" in source:
             return self.secrets[source["secretKeyRef"]["key"]]
         assert source["fieldRef"]["fieldPath"] == "metadata.namespace", variable
-        return NAMESPACE
+        return self.namespace
 
     def options(self, workload, container):
         """`docker run` options for one of a workload's containers."""
@@ -108,7 +108,7 @@ class Pods:
             if all(labels.get(key) == value for key, value in service["spec"]["selector"].items()):
                 name = service["metadata"]["name"]
                 found += ["--network-alias", name]
-                found += ["--network-alias", f"{name}.{NAMESPACE}.svc.cluster.local"]
+                found += ["--network-alias", f"{name}.{self.namespace}.svc.cluster.local"]
         return found
 
     def start(self, workload):
