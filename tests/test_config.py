@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from harness import tls
-from harness.commands import run
+from harness.commands import clean_env, run
 from harness.services import SERVICES, Layout
 from harness.template import EVERY_PROXY, PROXY_CHOICES, client_limits, proxies_of
 
@@ -376,3 +376,61 @@ def test_an_own_key_that_is_not_the_certificates_is_refused(haproxy_for, tmp_pat
     result = run_entrypoint(service, service.version)
     assert result.returncode != 0
     assert "does not match" in result.stderr or "inconsistencies" in result.stderr, result.stderr
+
+
+# The host scripts, with a stand-in `docker` that records each call and
+# answers as a running stack would: what they run before they act.
+
+DOCKER_STAND_IN = """#!/bin/sh
+echo "$*" >> "$DOCKER_CALLS"
+case "$*" in
+    "compose config") echo "name: community_board" ;;
+    "compose ps --quiet app") echo replica-1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def host_script(default_project, tmp_path):
+    """Run one of the project's scripts; returns (result, the docker calls)."""
+    (tmp_path / "docker").write_text(DOCKER_STAND_IN)
+    (tmp_path / "docker").chmod(0o755)
+    calls = tmp_path / "calls"
+
+    def script(name, *args):
+        calls.write_text("")
+        result = run(
+            ["sh", default_project / name, *args],
+            env=clean_env(PATH=f"{tmp_path}:/usr/bin:/bin", DOCKER_CALLS=str(calls)),
+            input="",  # no terminal: nobody to ask
+            check=False,
+        )
+        return result, calls.read_text().splitlines()
+
+    return script
+
+
+@pytest.mark.parametrize("name", ["deploy.sh", "restore.sh"])
+def test_a_host_script_explains_itself_and_refuses_what_it_does_not_know(host_script, name):
+    helped, calls = host_script(name, "--help")
+    assert helped.returncode == 0 and f"./{name}" in helped.stdout, helped
+    assert calls == []
+    refused, calls = host_script(name, "--force")
+    assert refused.returncode == 2, refused
+    assert refused.stderr.count("\n") == 1 and "--help" in refused.stderr, refused.stderr
+    assert calls == []
+
+
+def test_restore_checks_the_dump_then_asks_before_it_stops_anything(host_script):
+    moment = "2026-12-06 09:00:00"
+    refused, calls = host_script("restore.sh", "full-1.sql.gz", moment)
+    assert refused.returncode == 2
+    assert "replaces the database of community_board; confirm with --yes" in refused.stderr
+    assert calls == [
+        f"compose exec -T backup /entrypoint.sh backup verify full-1.sql.gz {moment}",
+        "compose config",
+    ]
+    restored, calls = host_script("restore.sh", "--yes", "full-1.sql.gz", moment)
+    assert restored.returncode == 0, restored
+    assert "compose stop app" in calls
+    assert f"compose exec -T backup /entrypoint.sh backup restore full-1.sql.gz {moment}" in calls

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Roll the app code in this folder onto the running stack, with no failed
-# request:  ./deploy.sh
+# request:  ./deploy.sh   (./deploy.sh --help: this text)
 #
 # 1. Build the new image.
 # 2. Migrate. A release's migrations must leave the schema usable by the
@@ -39,6 +39,16 @@ wait_until_healthy() {
         done
     done
 }
+
+case "$#:${1:-}" in
+    0:) ;;
+    1:-h | 1:--help)
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+        exit 0 ;;
+    *)
+        echo "deploy: takes no argument, not '$*' (./deploy.sh --help)" >&2
+        exit 2 ;;
+esac
 
 old=$(replicas)
 if [ -z "$old" ]; then

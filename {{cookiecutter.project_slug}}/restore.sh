@@ -3,8 +3,12 @@
 # a moment after it:
 #
 #   ./restore.sh                                   list the dumps kept
-#   ./restore.sh <dump>                            the dump, and every change after it
-#   ./restore.sh <dump> 'YYYY-MM-DD HH:MM:SS'      ... up to that moment (UTC)
+#   ./restore.sh [--yes] <dump>                    the dump, and every change after it
+#   ./restore.sh [--yes] <dump> 'YYYY-MM-DD HH:MM:SS'   ... up to that moment (UTC)
+#   ./restore.sh --help                            this text
+#
+# It asks before it stops anything, naming the Compose project; --yes
+# answers for you (without a terminal, it is required).
 #
 # 1. Check the dump and its binary logs; a damaged one is refused before
 #    anything stops, and the live database is left as it is.
@@ -22,13 +26,50 @@ backup() {
     docker compose exec -T backup /entrypoint.sh backup "$@"
 }
 
-if [ $# -eq 0 ]; then
+usage() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+}
+
+refuse() {
+    echo "restore: $1 (./restore.sh --help)" >&2
+    exit 2
+}
+
+yes="" dump="" moment=""
+for argument in "$@"; do
+    case "$argument" in
+        -h | --help) usage; exit 0 ;;
+        -y | --yes) yes=1 ;;
+        -*) refuse "unknown option $argument" ;;
+        *)
+            if [ -z "$dump" ]; then dump=$argument
+            elif [ -z "$moment" ]; then moment=$argument
+            else refuse "one dump and at most one moment, not also '$argument'"
+            fi ;;
+    esac
+done
+
+if [ -z "$dump" ]; then
     echo "restore: the dumps kept, oldest first (./restore.sh <dump> ['YYYY-MM-DD HH:MM:SS']):"
     backup list
     exit 0
 fi
+set -- "$dump"
+[ -z "$moment" ] || set -- "$dump" "$moment"
 
 backup verify "$@"
+
+project=$(docker compose config | sed -n 's/^name: //p')
+if [ -z "$yes" ]; then
+    [ -t 0 ] || refuse "this replaces the database of $project; confirm with --yes"
+    printf 'restore: stop the app of %s and replace its database with %s%s? [y/N] ' \
+        "$project" "$dump" "${moment:+ up to $moment}"
+    read -r answer
+    case "$answer" in
+        y | Y | yes) ;;
+        *) echo "restore: nothing changed"; exit 1 ;;
+    esac
+fi
 
 # As many replicas as run now come back; if none run, the compose file's number.
 count=$(docker compose ps --quiet app | wc -l)

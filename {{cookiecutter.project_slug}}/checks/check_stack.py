@@ -1639,9 +1639,10 @@ class ComposeStack:
         self.compose("exec", "-T", "backup", "sh", "-c", f"cd /backups && {script}")
 
     def restore(self, *args):
-        """The project's restore.sh, from the project folder (the current one)."""
+        """The project's restore.sh, from the project folder (the current one);
+        --backups, which brings it here, is the confirmation it asks for."""
         result = subprocess.run(  # noqa: S603 (our own arguments)
-            ["sh", "restore.sh", *args],  # noqa: S607
+            ["sh", "restore.sh", "--yes", *args],  # noqa: S607
             capture_output=True,
             text=True,
             check=False,
