@@ -4,7 +4,6 @@ Runs inside the new project folder. Cookiecutter deletes the folder if this
 exits non-zero, so a failure here never leaves half a project behind.
 """
 
-import os
 import secrets
 import shutil
 from pathlib import Path
@@ -37,15 +36,18 @@ PATHS_BY_ANSWER = {
     ("kubernetes", "no"): ["k8s"],
 }
 
-# Every secret the stack needs; docker-compose.yml reads them from .env.
-# 32 random bytes as hex: 256 bits, and only [0-9a-f], which no .env parser,
-# shell, URL or MySQL option needs to quote.
+# Every secret the stack needs, one file each in secrets/, named after the
+# variable: Compose mounts each file only into the services that need it
+# (at /run/secrets/<name>), and `kubectl create secret --from-file=secrets/`
+# makes the same keys. 32 random bytes as hex: 256 bits, and only [0-9a-f],
+# which no shell, URL or MySQL option needs to quote.
 SECRET_KEYS = (
     "DJANGO_SECRET_KEY",
     "DB_PASSWORD",
     "MYSQL_ROOT_PASSWORD",
     "HAPROXY_STATS_PASSWORD",
 )
+SECRETS = Path("secrets")
 
 
 def prune():
@@ -58,39 +60,52 @@ def prune():
                     path.unlink()
 
 
-def write_env():
-    """Write .env with fresh secrets, or keep the one a re-bake
-    (--overwrite-if-exists) finds: the running stack and its database volume
-    use those secrets. Only secrets it lacks are added."""
-    existing = Path(".env")
-    text = existing.read_text() if existing.exists() else ""
-    kept = text.splitlines()
-    have = {line.partition("=")[0] for line in kept if "=" in line and not line.startswith("#")}
-    missing = [key for key in SECRET_KEYS if key not in have]
-    # Created 0600 from the start: the secrets are never readable by others,
-    # not even for the moment between writing and chmod.
-    fd = os.open(".env", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.chmod(".env", 0o600)
-    with os.fdopen(fd, "a") as env:
-        if not kept:
-            env.write("# Secrets for this deployment. Never commit this file.\n")
-        elif missing and not text.endswith("\n"):
-            env.write("\n")
-        env.writelines(f"{key}={secrets.token_hex(32)}\n" for key in missing)
-    Path(".env.example").write_text(
-        "# Copy to .env and fill in long random values (see README.md).\n"
-        + "".join(f"{key}=\n" for key in SECRET_KEYS)
-    )
+def earlier_env():
+    """The secrets a project baked by an earlier template kept in .env."""
+    env = Path(".env")
+    if not env.exists():
+        return {}
+    lines = env.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def write_secrets():
+    """Write a fresh secret for each file secrets/ lacks, and keep the ones a
+    re-bake (--overwrite-if-exists) finds: the running stack and its database
+    volume use those.
+
+    The folder is the owner's alone (0700): nobody else on the host reaches
+    the files. The files themselves are readable (0444) because Compose
+    bind-mounts them as they are into containers whose users (the app's,
+    MySQL's, HAProxy's) are not their owner, and it cannot change a mounted
+    file's owner or mode."""
+    SECRETS.mkdir(mode=0o700, exist_ok=True)
+    SECRETS.chmod(0o700)
+    earlier = earlier_env()
+    kept, moved = [], []
+    for key in SECRET_KEYS:
+        path = SECRETS / key
+        if path.exists():
+            kept.append(key)
+        else:
+            if earlier.get(key):
+                moved.append(key)
+            # No newline: Kubernetes would keep it in the value.
+            path.write_text(earlier.get(key) or secrets.token_hex(32))
+        path.chmod(0o444)
     if kept:
-        added = f"; added {', '.join(missing)}" if missing else ""
-        print(f"Kept the existing .env and its secrets{added}.")
+        print(f"Kept the existing secrets in secrets/: {', '.join(kept)}.")
+    if moved:
+        copied = ", ".join(moved)
+        print(f"Copied {copied} from .env to secrets/. Nothing reads .env now: delete it.")
 
 
 def next_steps():
     scheme, port = ("http", HTTP_PORT) if ANSWERS["tls"] == "none" else ("https", HTTPS_PORT)
     urls = [
         f"  site            {scheme}://{DOMAIN}:{port}/",
-        f"  HAProxy stats   {scheme}://{DOMAIN}:{STATS_PORT}/  (user admin, password in .env)",
+        f"  HAProxy stats   {scheme}://{DOMAIN}:{STATS_PORT}/"
+        "  (user admin, password in secrets/HAPROXY_STATS_PASSWORD)",
     ]
     if ANSWERS["use_nginx"] == "yes":
         urls.append(f"  Nginx directly  http://{DOMAIN}:{NGINX_PORT}/")
@@ -101,7 +116,7 @@ def next_steps():
         "acme": f"  point DNS for {DOMAIN} at this host; open ports {HTTP_PORT} and {HTTPS_PORT}\n",
     }.get(ANSWERS["tls"], "")
     print(
-        f"\nBaked {SLUG}/ with fresh secrets in {SLUG}/.env (mode 0600, git-ignored).\n\n"
+        f"\nBaked {SLUG}/ with its secrets in {SLUG}/secrets/ (yours alone, git-ignored).\n\n"
         "Start the stack:\n"
         f"  cd {SLUG}\n{first}"
         "  docker compose up -d --build --wait\n"
@@ -112,5 +127,5 @@ def next_steps():
 
 if __name__ == "__main__":
     prune()
-    write_env()
+    write_secrets()
     next_steps()

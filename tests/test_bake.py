@@ -5,6 +5,7 @@ through cookiecutter as a user runs it.
 """
 
 import re
+import shutil
 import stat
 import sys
 import tomllib
@@ -12,7 +13,6 @@ from fnmatch import fnmatch
 
 import pytest
 import yaml
-from dotenv import dotenv_values
 from harness.commands import COMPOSE, clean_env, run
 from harness.template import (
     PROJECT_TEMPLATE,
@@ -41,9 +41,9 @@ def test_default_bake_writes_the_documented_layout(tmp_path):
     project = tmp_path / "community_board"
     for folder in ("django", *PROXIES, "haproxy", "checks"):
         assert (project / folder).is_dir(), folder
-    for name in ("docker-compose.yml", ".env", ".env.example", "README.md"):
+    for name in ("docker-compose.yml", "README.md"):
         assert (project / name).is_file(), name
-    assert stat.S_IMODE((project / ".env").stat().st_mode) == 0o600
+    assert stat.S_IMODE((project / "secrets").stat().st_mode) == 0o700
 
 
 @pytest.mark.parametrize("proxy", PROXIES)
@@ -128,17 +128,23 @@ def test_the_stack_checks_are_copied_verbatim(proxy_project):
     assert baked.read_bytes() == (PROJECT_TEMPLATE / "checks" / "check_stack.py").read_bytes()
 
 
-def test_env_holds_distinct_strong_secrets_readable_by_owner_only(default_project):
-    env = default_project / ".env"
-    assert stat.S_IMODE(env.stat().st_mode) == 0o600
-    values = dotenv_values(env)
+def baked_secrets(project):
+    return {path.name: path.read_text() for path in (project / "secrets").iterdir()}
+
+
+def test_secrets_are_distinct_strong_files_in_a_folder_only_the_owner_reaches(default_project):
+    folder = default_project / "secrets"
+    # Nobody else on the host reaches the files; they are readable so that
+    # Compose's bind mounts serve them to the containers' own users.
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    values = baked_secrets(default_project)
     assert set(values) == SECRET_KEYS
     assert len(set(values.values())) == len(values), "two secrets are equal"
     for key, value in values.items():
-        # 64 hex digits = 256 bits; nothing a .env parser, shell or URL must quote.
+        assert stat.S_IMODE((folder / key).stat().st_mode) == 0o444, key
+        # 64 hex digits = 256 bits; nothing a shell, URL or MySQL must quote.
         assert re.fullmatch(r"[0-9a-f]{64}", value), key
-    assert dotenv_values(default_project / ".env.example") == dict.fromkeys(SECRET_KEYS, "")
-    assert ".env" in (default_project / ".gitignore").read_text().splitlines()
+    assert "/secrets/" in (default_project / ".gitignore").read_text().splitlines()
 
 
 def test_the_project_records_its_name_description_and_authors(cookies):
@@ -150,7 +156,7 @@ def test_the_project_records_its_name_description_and_authors(cookies):
 
 
 def test_two_bakes_get_different_secrets(cookies):
-    first, second = (dotenv_values(cookies.bake().project_path / ".env") for _ in range(2))
+    first, second = (baked_secrets(cookies.bake().project_path) for _ in range(2))
     assert set(first.values()).isdisjoint(second.values())
 
 
@@ -199,19 +205,35 @@ def test_a_mysql_version_outside_the_choices_is_refused_by_cookiecutter(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_baking_again_over_a_project_keeps_its_secrets(tmp_path):
-    assert bake_on_command_line(tmp_path, {}).returncode == 0
-    env = tmp_path / "community_board/.env"
-    before = env.read_text()
-    again = run(
+def bake_again(tmp_path):
+    return run(
         [sys.executable, "-m", "cookiecutter", TEMPLATE, "--no-input", "--overwrite-if-exists"]
         + ["-o", tmp_path],
         check=False,
     )
+
+
+def test_baking_again_over_a_project_keeps_its_secrets(tmp_path):
+    assert bake_on_command_line(tmp_path, {}).returncode == 0
+    project = tmp_path / "community_board"
+    before = baked_secrets(project)
+    again = bake_again(tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "Kept the existing .env" in again.stdout
-    assert env.read_text() == before
-    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert "Kept the existing secrets in secrets/" in again.stdout
+    assert baked_secrets(project) == before
+
+
+def test_baking_again_over_an_older_project_copies_its_env_secrets(tmp_path):
+    # Earlier versions of the template kept the secrets in .env.
+    assert bake_on_command_line(tmp_path, {}).returncode == 0
+    project = tmp_path / "community_board"
+    shutil.rmtree(project / "secrets")
+    (project / ".env").write_text("# Secrets\nDB_PASSWORD=kept-from-env\n")
+    again = bake_again(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Copied DB_PASSWORD from .env to secrets/" in again.stdout
+    assert (project / "secrets/DB_PASSWORD").read_text() == "kept-from-env"
+    assert len(baked_secrets(project)) == len(SECRET_KEYS)
 
 
 # Property: any answer is either refused cleanly, or bakes a project whose

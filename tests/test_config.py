@@ -99,6 +99,14 @@ def assert_refuses_without_each_required_variable(service, command=None):
                 assert not service.rendered.exists(), f"{change}: a config was rendered"
             collected = service.workdir / "static" / "staticfiles.json"
             assert not collected.exists(), f"{change}: static files were collected"
+    for variable in (name for name in service.required if name.endswith("_FILE")):
+        # A secret's file that is not there is refused by name too.
+        kept = service.required[variable]
+        service.required[variable] = str(service.workdir / "no-such-secret")
+        result = run_entrypoint(service, command or service.version)
+        service.required[variable] = kept
+        assert result.returncode != 0, f"started without the file {variable} names"
+        assert f"{variable} must name a readable, non-empty file" in result.stderr
 
 
 @pytest.mark.parametrize("service", RENDERING, indirect=True)
@@ -108,13 +116,15 @@ def test_each_missing_or_empty_variable_stops_the_entrypoint_before_it_writes(se
 
 
 def test_django_entrypoint_stops_without_its_secret_key_before_it_writes(django):
-    assert list(django.required) == ["DJANGO_SECRET_KEY"]
+    assert list(django.required) == ["DJANGO_SECRET_KEY_FILE"]
     django.settings["DJANGO_COLLECTSTATIC"] = "1"
     assert_refuses_without_each_required_variable(django)
 
 
 def test_django_entrypoint_with_a_database_host_requires_its_credentials(django):
-    database = {"DB_HOST": "127.0.0.1", "DB_NAME": "board", "DB_USER": "board", "DB_PASSWORD": "x"}
+    password = str(django.required["DJANGO_SECRET_KEY_FILE"])  # any readable file
+    database = {"DB_HOST": "127.0.0.1", "DB_NAME": "board", "DB_USER": "board"}
+    database["DB_PASSWORD_FILE"] = password
     django.required |= {name: value for name, value in database.items() if name != "DB_HOST"}
     django.settings |= {"DB_HOST": "127.0.0.1", "DJANGO_COLLECTSTATIC": "1"}
     assert_refuses_without_each_required_variable(django)

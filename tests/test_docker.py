@@ -24,7 +24,6 @@ import warnings
 import pytest
 import requests
 import yaml
-from dotenv import dotenv_values
 from harness import standins, tls
 from harness.commands import run, tool
 from harness.compose import ComposeProject
@@ -150,7 +149,7 @@ def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
         "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv",
         "cp -r /template /django-ha && cd /django-ha",
         *commands,
-        "test -f community_board/docker-compose.yml && test -f community_board/.env",
+        "test -f community_board/docker-compose.yml && test -s community_board/secrets/DB_PASSWORD",
     ]
     certificates = standins.HOST_CERTIFICATES / "ca-certificates.crt"
     engine.docker(
@@ -248,6 +247,25 @@ def test_every_container_runs_unprivileged_on_a_read_only_root(stack):
         # networks alone has no route off them at all.
         reaches_out = service in ("haproxy", "acme", *proxies_of(stack.project))
         assert (default_routes != "0") == reaches_out, (service, default_routes)
+
+
+def test_no_secret_shows_in_docker_inspect_or_any_process_environment(stack, shipped_driver):
+    secrets = {path.name: path.read_text() for path in (stack.project / "secrets").iterdir()}
+    ids = stack.compose("ps", "--quiet").stdout.split()
+    inspected = stack.engine.docker("inspect", *ids).stdout
+    for service in stack.compose("ps", "--services", "--status", "running").stdout.split():
+        # Every process's environment, as the service's user reads it (all
+        # its servers run as that user; processes that end meanwhile skipped).
+        script = 'for f in /proc/[0-9]*/environ; do cat "$f" 2>/dev/null; done; true'
+        environments = stack.compose("exec", "-T", service, "sh", "-c", script).stdout
+        assert "PATH=" in environments, service
+        for name, value in secrets.items():
+            assert value not in environments, (service, name)
+    for name, value in secrets.items():
+        assert value not in inspected, name
+    # ... while the services do use them: the stats page wants its password.
+    password = secrets["HAPROXY_STATS_PASSWORD"]
+    assert CHECKS.fetch(shipped_driver, "stats", auth=("admin", password)).status_code == 200
 
 
 # Scaling and deploying, under a steady load of GETs and POSTs ----------------
@@ -381,7 +399,7 @@ def test_the_kubernetes_pods_run_as_their_manifests_say_and_serve_the_site(
     objects = list(yaml.safe_load_all(rendered))
     workloads = {o["metadata"]["name"]: o for o in objects if "template" in o.get("spec", {})}
     assert set(workloads) <= set(KUBERNETES_ORDER), "every pod is started"
-    secrets = dotenv_values(project / ".env")
+    secrets = {path.name: path.read_text() for path in (project / "secrets").iterdir()}
     with Pods(engine, objects, secrets, tmp_path, images=KUBERNETES_IMAGES) as pods:
         for name in KUBERNETES_ORDER:
             if name in workloads:

@@ -18,7 +18,6 @@ import answers
 import jsonschema
 import pytest
 import yaml
-from dotenv import dotenv_values
 from harness.commands import VENV_BIN, clean_env, compose_model, run, tool
 from harness.template import PROXIES, TEMPLATE, proxies_of
 
@@ -127,20 +126,58 @@ def test_the_dev_database_is_one_instance_and_says_it_is_not_highly_available(k8
         assert "NOT highly available" in (k8s_project / folder).read_text()
 
 
+def baked_secrets(project):
+    return {path.name: path.read_text() for path in (project / "secrets").iterdir()}
+
+
 def test_no_manifest_holds_a_secret_value(k8s_project, overlay):
     rendered, objects = render(k8s_project, overlay)
-    secrets = dotenv_values(k8s_project / ".env")
+    secrets = baked_secrets(k8s_project)
     for key, value in secrets.items():
         assert value not in rendered, f"the value of {key}"
-    assert not by_kind(objects, "Secret"), "Secrets are made from .env in the cluster"
+    assert not by_kind(objects, "Secret"), "Secrets are made from secrets/ in the cluster"
+
+
+def secret_files(workload, container):
+    """The paths at which `container` sees a key of the stack-secrets Secret."""
+    pod = workload["spec"]["template"]["spec"]
+    files = {}
+    for volume in pod.get("volumes", []):
+        sources = [volume["secret"]] if "secret" in volume else []
+        sources += [s["secret"] for s in volume.get("projected", {}).get("sources", [])]
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] != volume["name"]:
+                continue
+            for source in sources:
+                if source.get("secretName", source.get("name")) == "stack-secrets":
+                    files |= {
+                        f"{mount['mountPath']}/{item['path']}": item["key"]
+                        for item in source["items"]
+                    }
+    return files
+
+
+def test_every_secret_reaches_a_pod_as_a_file_it_names_and_never_as_a_variable(
+    k8s_project, overlay
+):
+    _, objects = render(k8s_project, overlay)
     for config in by_kind(objects, "ConfigMap").values():
-        assert not secrets.keys() & config["data"].keys()
-    # Every variable that holds a secret is read from a Secret.
+        assert not any(name.endswith("_FILE") for name in config["data"])
+    named = 0
     for name, workload in workloads(objects).items():
         for container in containers_of(workload):
-            for variable in container.get("env", []):
-                if variable["name"] in secrets.keys() | {"MYSQL_PASSWORD"}:
-                    assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
+            where = (name, container["name"])
+            variables = {v["name"]: v for v in container.get("env", [])}
+            assert not any("secretKeyRef" in v.get("valueFrom", {}) for v in variables.values())
+            files = secret_files(workload, container)
+            paths = {n: v["value"] for n, v in variables.items() if "value" in v}
+            for variable, path in paths.items():
+                if variable.endswith("_FILE"):
+                    # The file it names is mounted: the Secret's key of that name.
+                    assert files.get(path) == path.removeprefix("/run/secrets/"), (where, path)
+                    named += 1
+    # The app, its init container, migrate, HAProxy (and MySQL or db-setup).
+    assert named >= 6
 
 
 def django_allows(project, hosts, environment):

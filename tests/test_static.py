@@ -38,19 +38,21 @@ def test_compose_file_matches_the_compose_schema(variant_project):
     )
 
 
-def test_compose_refuses_to_start_without_the_secrets(default_project, tmp_path):
-    copy = shutil.copytree(default_project, tmp_path / default_project.name)
-    (copy / ".env").unlink()
-    result = run([COMPOSE, "config", "--quiet"], cwd=copy, check=False)
-    assert result.returncode != 0
-    assert "is missing from .env" in result.stderr
-
-
-def test_compose_file_holds_no_secret(default_project):
-    compose_file = (default_project / "docker-compose.yml").read_text()
-    for line in (default_project / ".env").read_text().splitlines():
-        if "=" in line:
-            assert line.split("=", 1)[1] not in compose_file
+def test_every_secret_is_a_file_the_bake_wrote_and_no_value_is_in_the_config(default_project):
+    model = compose_model(default_project)
+    baked = {path.name: path for path in (default_project / "secrets").iterdir()}
+    files = {name: secret["file"] for name, secret in model["secrets"].items()}
+    assert {name: files[name] for name in baked} == {n: str(p) for n, p in baked.items()}
+    config = run([COMPOSE, "config"], cwd=default_project).stdout
+    for name, path in baked.items():
+        assert path.read_text() not in config, name
+    # Each service names its secrets by file: none is a variable's value.
+    for name, service in model["services"].items():
+        for variable, value in service.get("environment", {}).items():
+            assert not variable.endswith(("PASSWORD", "SECRET_KEY")), (name, variable)
+            if variable.endswith("_FILE"):
+                secret = value.removeprefix("/run/secrets/")
+                assert secret in [s["source"] for s in service["secrets"]], (name, variable)
 
 
 def test_app_replicas_scale_without_a_container_name(proxy_project):

@@ -168,7 +168,7 @@ class NativeStack:
             "DB_PORT": str(self.mariadb.port),
             "DB_NAME": name,
             "DB_USER": name,
-            "DB_PASSWORD": password,
+            "DB_PASSWORD_FILE": str(self.layout.secret_file("DB_PASSWORD")),
         }
 
     def migrate(self):

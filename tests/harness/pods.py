@@ -3,10 +3,11 @@
 No cluster runs here, but what the manifests ask of the images can still be
 proven: each container runs as the user its securityContext names, on a
 read-only root filesystem, without capabilities or privilege escalation,
-with the environment its manifest builds (ConfigMaps, the Secret made from
-.env, the namespace, `$(VAR)` references), with each emptyDir or volume
-claim as a folder the pod's containers share, and with the manifest's
-command and args. Init containers run to completion first, in order.
+with the environment its manifest builds (ConfigMaps, the namespace, `$(VAR)`
+references), with the Secret made from secrets/ as files where a volume
+mounts it, with each emptyDir or volume claim as a folder the pod's
+containers share, and with the manifest's command and args. Init containers
+run to completion first, in order.
 
 One pod per workload is enough for what this proves. Services become
 network aliases (short and full `<name>.<namespace>.svc.cluster.local`
@@ -62,8 +63,6 @@ class Pods:
         if "configMapKeyRef" in source:
             ref = source["configMapKeyRef"]
             return self.config[ref["name"]][ref["key"]]
-        if "secretKeyRef" in source:
-            return self.secrets[source["secretKeyRef"]["key"]]
         assert source["fieldRef"]["fieldPath"] == "metadata.namespace", variable
         return self.namespace
 
@@ -88,12 +87,14 @@ class Pods:
             known[variable["name"]] = self.value(variable, known)
         for key, value in known.items():
             options += ["--env", f"{key}={value}"]
+        volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
         for mount in container.get("volumeMounts", []):
             # Shared by the pod's containers, writable by any user, as an
             # emptyDir is (and a volume claim with the pod's fsGroup).
             shared = self.folder / name / mount["name"]
             shared.mkdir(parents=True, exist_ok=True)
             shared.chmod(0o777)
+            self.write_secrets(volumes.get(mount["name"], {}), shared)
             readonly = ",readonly" if mount.get("readOnly") else ""
             options += ["--mount", f"type=bind,src={shared},dst={mount['mountPath']}{readonly}"]
         command = container.get("command", [])
@@ -101,6 +102,18 @@ class Pods:
             options += ["--entrypoint", command[0]]
         image = self.images.get(container["image"], container["image"])
         return [*options, image, *command[1:], *container.get("args", [])]
+
+    def write_secrets(self, volume, folder):
+        """A secret volume's files (plain or projected), from the Secret made
+        from secrets/ (stack-secrets), readable by the pod's users."""
+        sources = [volume["secret"]] if "secret" in volume else []
+        sources += [s["secret"] for s in volume.get("projected", {}).get("sources", [])]
+        for source in sources:
+            assert source.get("secretName", source.get("name")) == "stack-secrets", source
+            for item in source["items"]:
+                path = folder / item["path"]
+                path.write_text(self.secrets[item["key"]])
+                path.chmod(0o444)
 
     def aliases(self, labels):
         found = []

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from dotenv import dotenv_values
 
 from .template import tls_mode_of
 
@@ -52,9 +51,13 @@ class Layout:
     # environment (the benchmark's limits per client, out of wrk's reach).
     haproxy_settings: dict = field(default_factory=dict)
 
+    def secret_file(self, name):
+        """The file the bake wrote the secret `name` to (secrets/<name>)."""
+        return self.project / "secrets" / name
+
     @property
     def secrets(self):
-        return dotenv_values(self.project / ".env")
+        return {path.name: path.read_text() for path in (self.project / "secrets").iterdir()}
 
     @property
     def tls(self):
@@ -87,7 +90,7 @@ def compose_file(project):
 def compose_app_environment(project):
     """The DJANGO_* switches the compose file gives the app (HTTPS ones, with TLS)."""
     environment = compose_file(project)["x-django"]["environment"]
-    own = {"DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+    own = {"DJANGO_SECRET_KEY_FILE", "DJANGO_SETTINGS_MODULE"}
     return {k: v for k, v in environment.items() if k.startswith("DJANGO_") and k not in own}
 
 
@@ -200,7 +203,7 @@ def haproxy(layout):
         "HAPROXY_PORT": str(layout.ports["haproxy"]),
         "HAPROXY_STATS_PORT": str(layout.ports["stats"]),
         "HAPROXY_STATS_USER": "admin",
-        "HAPROXY_STATS_PASSWORD": layout.secrets["HAPROXY_STATS_PASSWORD"],
+        "HAPROXY_STATS_PASSWORD_FILE": str(layout.secret_file("HAPROXY_STATS_PASSWORD")),
         "DOMAIN_NAME": layout.domain,
     }
     for proxy in ("nginx", "apache"):
@@ -242,7 +245,9 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
     database = layout.database or {}
     # DB_HOST chooses MySQL over SQLite; with it, the credentials are required.
     credentials = {
-        name: database[name] for name in ("DB_NAME", "DB_USER", "DB_PASSWORD") if name in database
+        name: database[name]
+        for name in ("DB_NAME", "DB_USER", "DB_PASSWORD_FILE")
+        if name in database
     }
     settings = {
         "DJANGO_SETTINGS_MODULE": f"{layout.project.name}.settings",
@@ -259,7 +264,8 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
         name="django",
         workdir=layout.workdir,
         entrypoint=layout.project / "django/entrypoint.sh",
-        required={"DJANGO_SECRET_KEY": layout.secrets["DJANGO_SECRET_KEY"]} | credentials,
+        required={"DJANGO_SECRET_KEY_FILE": str(layout.secret_file("DJANGO_SECRET_KEY"))}
+        | credentials,
         settings=settings,
         rendered=None,
         check=None,
@@ -312,7 +318,7 @@ def backup(layout):
             "DB_HOST": database["DB_HOST"],
             "DB_PORT": database["DB_PORT"],
             "DB_NAME": database["DB_NAME"],
-            "MYSQL_ROOT_PASSWORD": layout.secrets["MYSQL_ROOT_PASSWORD"],
+            "MYSQL_ROOT_PASSWORD_FILE": str(layout.secret_file("MYSQL_ROOT_PASSWORD")),
             **schedule,
         },
         settings={"BACKUP_DIR": str(backups)},

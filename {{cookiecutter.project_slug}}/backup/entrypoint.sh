@@ -29,9 +29,18 @@ backups="${BACKUP_DIR:-/backups}"
 
 # 1. Fail fast on a missing, empty or non-numeric setting, naming it.
 require_settings() {
-    for name in DB_HOST DB_PORT DB_NAME MYSQL_ROOT_PASSWORD \
+    for name in DB_HOST DB_PORT DB_NAME MYSQL_ROOT_PASSWORD_FILE \
         BACKUP_INTERVAL BACKUP_KEEP BINLOG_INTERVAL; do
-        [ -n "$(printenv "$name")" ] || { echo "backup: $name must be set and non-empty" >&2; exit 1; }
+        value=$(printenv "$name") || value=""
+        [ -n "$value" ] || { echo "backup: $name must be set and non-empty" >&2; exit 1; }
+        # A secret comes as a file (Compose and Kubernetes secrets), so that
+        # it is in no environment.
+        case "$name" in
+            *_FILE) [ -r "$value" ] && [ -s "$value" ] || {
+                echo "backup: $name must name a readable, non-empty file, not '$value'" >&2
+                exit 1
+            } ;;
+        esac
     done
     for name in BACKUP_INTERVAL BACKUP_KEEP BINLOG_INTERVAL; do
         case "$(printenv "$name")" in
@@ -46,7 +55,7 @@ render_options() {
     options=$(mktemp)
     trap 'rm -f "$options"' EXIT
     printf '[client]\nhost=%s\nport=%s\nuser=root\npassword="%s"\n' \
-        "$DB_HOST" "$DB_PORT" "$MYSQL_ROOT_PASSWORD" > "$options"
+        "$DB_HOST" "$DB_PORT" "$(cat "$MYSQL_ROOT_PASSWORD_FILE")" > "$options"
 }
 
 sql() {

@@ -1469,7 +1469,9 @@ class ComposeStack:
         # The web servers: HAProxy starts once they are healthy.
         self.proxies = list(services["haproxy"]["depends_on"])
         self.domain = haproxy["DOMAIN_NAME"]
-        self.stats_password = haproxy["HAPROXY_STATS_PASSWORD"]
+        # A file the bake wrote (secrets/), as Compose resolves its path.
+        stats_password = self.config["secrets"]["HAPROXY_STATS_PASSWORD"]["file"]
+        self.stats_password = Path(stats_password).read_text().strip()
         self.tls = "HAPROXY_HTTPS_PORT" in haproxy
         self.ports = {"haproxy-http": self.published("haproxy", haproxy["HAPROXY_PORT"])}
         self.ports["stats"] = self.published("haproxy", haproxy["HAPROXY_STATS_PORT"])

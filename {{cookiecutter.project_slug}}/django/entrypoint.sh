@@ -9,14 +9,23 @@ set -eu
 # Work from this folder, wherever the script is started from.
 cd "$(dirname "$0")"
 
-# 1. Fail fast on a missing or empty required variable, naming it.
+# 1. Fail fast on a missing or empty required variable, naming it. The
+#    secrets come as files (Compose and Kubernetes secrets), so that they
+#    are in no environment: each *_FILE must name a readable, non-empty file.
 require_settings() {
-    required="DJANGO_SECRET_KEY"
+    required="DJANGO_SECRET_KEY_FILE"
     if [ -n "${DB_HOST:-}" ]; then
-        required="$required DB_NAME DB_USER DB_PASSWORD"
+        required="$required DB_NAME DB_USER DB_PASSWORD_FILE"
     fi
     for name in $required; do
-        [ -n "$(printenv "$name")" ] || { echo "django: $name must be set and non-empty" >&2; exit 1; }
+        value=$(printenv "$name") || value=""
+        [ -n "$value" ] || { echo "django: $name must be set and non-empty" >&2; exit 1; }
+        case "$name" in
+            *_FILE) [ -r "$value" ] && [ -s "$value" ] || {
+                echo "django: $name must name a readable, non-empty file, not '$value'" >&2
+                exit 1
+            } ;;
+        esac
     done
 }
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The stand-in's entrypoint, written for the tests to behave as the official
 # image's does on a first start (an empty data folder): initialise the data,
-# run a temporary server without networking, set root's password (root@% too,
+# run a temporary server without networking, set root's password
+# (from MYSQL_ROOT_PASSWORD or the file MYSQL_ROOT_PASSWORD_FILE names, and
+# so for the others) (root@% too,
 # as MYSQL_ROOT_HOST defaults to %), load the time zone tables unless
 # MYSQL_INITDB_SKIP_TZINFO is set, create MYSQL_DATABASE and MYSQL_USER with
 # every right on that database only, stop the temporary server, and exec the
@@ -14,7 +16,19 @@ note() { echo "$(date --rfc-3339=seconds) [Note] [Entrypoint]: $*"; }
 
 as_root() { mysql --protocol=socket --socket="$socket" -uroot "$@"; }
 
+# As the official image: <VAR>_FILE names a file that holds VAR's value
+# (a Compose secret).
+file_env() {
+    local file_variable="${1}_FILE"
+    if [ -n "${!file_variable:-}" ]; then
+        export "$1"="$(<"${!file_variable}")"
+    fi
+}
+
 initialise() {
+    for variable in MYSQL_ROOT_PASSWORD MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD; do
+        file_env "$variable"
+    done
     : "${MYSQL_ROOT_PASSWORD:?Database is uninitialized and MYSQL_ROOT_PASSWORD is not set}"
     if [ "${MYSQL_USER:-}" = root ]; then
         echo "MYSQL_USER=root: MYSQL_USER and MYSQL_PASSWORD are for a regular user" >&2

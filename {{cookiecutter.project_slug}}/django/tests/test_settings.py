@@ -100,8 +100,27 @@ def test_check_deploy_is_clean_once_https_is_turned_on():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_secret_comes_from_the_file_its_file_variable_names(tmp_path):
+    # As Compose and Kubernetes give them: a file, in no environment.
+    key, password = tmp_path / "key", tmp_path / "password"
+    key.write_text("k" * 50 + "\n")
+    password.write_text("from-the-file\n")
+    env = production_env(
+        DJANGO_SECRET_KEY_FILE=str(key),
+        DJANGO_SECRET_KEY=None,
+        DB_HOST="db",
+        DB_NAME="board",
+        DB_USER="u",
+        DB_PASSWORD_FILE=str(password),
+    )
+    values = settings_in(env, "SECRET_KEY", "DATABASES")
+    assert values["SECRET_KEY"] == "k" * 50
+    assert values["DATABASES"]["default"]["PASSWORD"] == "from-the-file"
+
+
 def test_missing_secret_key_without_debug_is_a_clear_error():
-    # Empty counts as missing; being set at all, it also wins over the .env file.
+    # Empty counts as missing; being set at all, it also wins over the
+    # project's secrets/ folder.
     env = child_env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="")
     result = manage("check", env=env)
     assert result.returncode != 0

@@ -5,6 +5,7 @@ the default that suits the container, so the compose file sets only what
 differs. See README.md for the full list of variables.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +19,21 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # environs reads typed values and refuses a malformed one with a message that
 # names the variable ("DJANGO_DEBUG" invalid: Not a valid boolean).
 env = Env()
-# `python manage.py runserver` on a laptop picks up the secrets that the
-# template wrote to the project's .env; the real environment wins. The file is
-# absent in the container, where Compose passes the environment itself.
-env.read_env(BASE_DIR.parent / ".env", recurse=False)
+
+
+def secret(name):
+    """A secret: the file that <name>_FILE names (Compose and Kubernetes mount
+    each secret as a file, so that it is in no environment), else the variable
+    <name> if set at all (even empty), else (`manage.py runserver` on a
+    laptop) the file the template wrote to the project's secrets/ folder,
+    which the container does not have."""
+    path = env.str(f"{name}_FILE", "")
+    if path:
+        return Path(path).read_text().strip()
+    baked = BASE_DIR.parent / "secrets" / name
+    if name in os.environ or not baked.is_file():
+        return env.str(name, "")
+    return baked.read_text().strip()
 
 
 def env_list(name):
@@ -33,13 +45,13 @@ def env_list(name):
 
 DEBUG = env.bool("DJANGO_DEBUG", False)
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", "")
+SECRET_KEY = secret("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is missing or empty. Set it in the environment (the "
-            "template wrote one to the project's .env), or set DJANGO_DEBUG=1 for a "
-            "local development run."
+            "DJANGO_SECRET_KEY is missing or empty. Name the file that holds it in "
+            "DJANGO_SECRET_KEY_FILE (the template wrote one to secrets/), or set "
+            "DJANGO_DEBUG=1 for a local development run."
         )
     # Development only: check --deploy flags this prefix if it ever leaks out.
     SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105
@@ -138,7 +150,7 @@ if env.str("DB_HOST", ""):
             "PORT": env.str("DB_PORT", "3306"),
             "NAME": env.str("DB_NAME"),
             "USER": env.str("DB_USER"),
-            "PASSWORD": env.str("DB_PASSWORD"),
+            "PASSWORD": secret("DB_PASSWORD"),
             # Persistent connections, checked before reuse so that a restarted
             # database costs one failed check, not a failed request.
             "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", 60),
