@@ -198,7 +198,7 @@ class NativeStack:
     def app_logs(self):
         return "".join(replica.log_text() for replica in self.replicas)
 
-    def web_server_logs(self, name):
+    def server_logs(self, name):
         return self.servers[name].log_text()
 
     def stored_posts(self):

@@ -533,7 +533,7 @@ def check_static_files_come_from_the_web_servers(stack):
         page = unique(f"logged-by-{name}")
         request_with_marker(stack, name, page, FROM_HTTPS)
         deadline = time.monotonic() + 5  # a server logs once it has answered
-        while page not in (logs := stack.web_server_logs(name)):
+        while page not in (logs := stack.server_logs(name)):
             assert time.monotonic() < deadline, f"{name} did not log a page request"
             time.sleep(0.2)
         assert not quiet.search(logs), f"{name} logged {quiet.search(logs)[0]}"
@@ -576,12 +576,39 @@ def check_forwarded_headers_reach_django_as_haproxy_saw_them(stack):
     if not stack.client_network:
         return  # every client is this machine: no address to tell apart
 
-    def web_server_logs():
-        return "".join(stack.web_server_logs(name) for name in stack.proxies)
+    def web_servers_logs():
+        return "".join(stack.server_logs(name) for name in stack.proxies)
 
     for marker, address in sent.items():
-        line = logged_line(web_server_logs, marker, "a web server's access log")
+        line = logged_line(web_servers_logs, marker, "a web server's access log")
         assert line.startswith(f"{address} "), f"a web server logged {line}"
+
+
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def check_one_request_id_follows_a_request_through_every_tier(stack):
+    """HAProxy gives each request an ID, in place of one a client made up;
+    the client gets it back, and HAProxy, a web server and the app log it.
+    An answer HAProxy makes itself carries one too."""
+    marker = unique("request-id")
+    response = fetch(stack, path=f"/?q={marker}", headers={"X-Request-ID": "made-up"})
+    assert response.status_code == 200, response.status_code
+    request_id = response.headers.get("X-Request-ID", "")
+    assert UUID4.fullmatch(request_id), f"the answer's X-Request-ID: {request_id!r}"
+
+    def web_servers_logs():
+        return "".join(stack.server_logs(name) for name in stack.proxies)
+
+    for where, logs in (
+        ("HAProxy's log", lambda: stack.server_logs("haproxy")),
+        ("a web server's access log", web_servers_logs),
+        ("the app's access log", stack.app_logs),
+    ):
+        line = logged_line(logs, marker, where)
+        assert request_id in line and "made-up" not in line, f"{where}: {line}"
+    refused = fetch(stack, method="TRACE")
+    assert UUID4.fullmatch(refused.headers.get("X-Request-ID", "")), refused.headers
 
 
 def check_web_servers_pass_on_the_scheme_haproxy_set(stack):
@@ -763,6 +790,7 @@ REQUEST_FLOW = [
     check_static_files_come_from_the_web_servers,
     check_the_stats_page_wants_the_password,
     check_forwarded_headers_reach_django_as_haproxy_saw_them,
+    check_one_request_id_follows_a_request_through_every_tier,
     check_web_servers_pass_on_the_scheme_haproxy_set,
     check_the_login_redirect_ends_on_the_login_page,
     check_oversized_requests_are_refused_before_django,
@@ -1544,7 +1572,7 @@ class ComposeStack:
     def app_logs(self):
         return self.compose("logs", "--no-log-prefix", "app")
 
-    def web_server_logs(self, name):
+    def server_logs(self, name):
         return self.compose("logs", "--no-log-prefix", name)
 
     # Python code run in an app replica, with Django set up.

@@ -79,8 +79,9 @@ limit_request_field_size = 8190
 limit_request_fields = 110
 
 # Logs to stdout/stderr, where Docker collects them. The access line records
-# what the proxies forwarded (client address and scheme) and the time taken.
+# what the proxies forwarded (client address and scheme), the request ID
+# HAProxy gave the request, and the time taken.
 accesslog = "-"
 errorlog = "-"
 loglevel = env.str("GUNICORN_LOG_LEVEL", "info")
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" xfp="%({x-forwarded-proto}i)s" %(M)sms'  # noqa: E501
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" xfp="%({x-forwarded-proto}i)s" rid="%({x-request-id}i)s" %(M)sms'  # noqa: E501
