@@ -896,6 +896,8 @@ def failover_when_a_web_server_is_killed(stack):
         # Nothing left to fail over to: a clear page, not a hang or a reset.
         assert outage.status_code == 503 and outage.headers.get("Retry-After"), outage.headers
         assert_plain_error_page((503, outage.text), "no web server left")
+        # ... that names the request's ID, for the user to quote.
+        assert f"Request ID: {outage.headers['X-Request-ID']}" in outage.text, outage.text
     return figures
 
 
