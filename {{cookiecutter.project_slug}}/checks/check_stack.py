@@ -539,12 +539,20 @@ def check_static_files_come_from_the_web_servers(stack):
         assert not quiet.search(logs), f"{name} logged {quiet.search(logs)[0]}"
 
 
-def check_the_stats_page_wants_the_password(stack):
-    assert fetch(stack, "stats").status_code == 401, "stats without a password"
-    wrong = fetch(stack, "stats", auth=("admin", "wrong"))
-    assert wrong.status_code == 401, "stats with a wrong password"
+def check_the_stats_page_and_metrics_want_the_password(stack):
+    for path in ("/", "/metrics"):
+        assert fetch(stack, "stats", path).status_code == 401, f"{path} without a password"
+        wrong = fetch(stack, "stats", path, auth=("admin", "wrong"))
+        assert wrong.status_code == 401, f"{path} with a wrong password"
     right = fetch(stack, "stats", auth=("admin", stack.stats_password))
     assert right.status_code == 200, f"stats with the password: {right.status_code}"
+    # HAProxy's Prometheus exporter: each web server's state, as a gauge.
+    metrics = fetch(stack, "stats", "/metrics", auth=("admin", stack.stats_password))
+    assert metrics.status_code == 200, f"/metrics with the password: {metrics.status_code}"
+    for name in stack.proxies:
+        gauge = rf'haproxy_server_status{{[^}}]*server="{name}"[^}}]*state="UP"}} (\d)'
+        up = re.search(gauge, metrics.text)
+        assert up and up.group(1) == "1", f"/metrics has no UP {name}"
 
 
 # What a client may claim about where it comes from, all of it dropped by HAProxy.
@@ -788,7 +796,7 @@ REQUEST_FLOW = [
     check_a_user_signs_up_logs_in_and_posts,
     check_a_form_without_its_csrf_token_is_refused,
     check_static_files_come_from_the_web_servers,
-    check_the_stats_page_wants_the_password,
+    check_the_stats_page_and_metrics_want_the_password,
     check_forwarded_headers_reach_django_as_haproxy_saw_them,
     check_one_request_id_follows_a_request_through_every_tier,
     check_web_servers_pass_on_the_scheme_haproxy_set,
