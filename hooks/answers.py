@@ -29,6 +29,7 @@ INSTALLED_MODULES = {
     "asgiref",
     "axes",
     "django",
+    "django_guid",
     "dotenv",
     "environs",
     "gunicorn",

@@ -597,8 +597,9 @@ UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9
 
 def check_one_request_id_follows_a_request_through_every_tier(stack):
     """HAProxy gives each request an ID, in place of one a client made up;
-    the client gets it back, and HAProxy, a web server and the app log it.
-    An answer HAProxy makes itself carries one too."""
+    the client gets it back, and HAProxy, a web server and the app log it,
+    Django's own lines included. An answer HAProxy makes itself carries one
+    too."""
     marker = unique("request-id")
     response = fetch(stack, path=f"/?q={marker}", headers={"X-Request-ID": "made-up"})
     assert response.status_code == 200, response.status_code
@@ -615,6 +616,10 @@ def check_one_request_id_follows_a_request_through_every_tier(stack):
     ):
         line = logged_line(logs, marker, where)
         assert request_id in line and "made-up" not in line, f"{where}: {line}"
+    # What Django itself logs while a request runs names it too.
+    missing = fetch(stack, path=f"/{marker}/")
+    line = logged_line(stack.app_logs, f"Not Found: /{marker}/", "the app's log")
+    assert f'rid="{missing.headers["X-Request-ID"]}"' in line, line
     refused = fetch(stack, method="TRACE")
     assert UUID4.fullmatch(refused.headers.get("X-Request-ID", "")), refused.headers
 

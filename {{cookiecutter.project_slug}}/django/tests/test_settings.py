@@ -200,3 +200,14 @@ def test_system_checks_pass_including_language_code_among_languages(db):
 
 def test_models_and_migrations_agree(db):
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_every_line_logged_during_a_request_names_its_request_id():
+    # Django logs a 404 while the request runs; the ID is the one HAProxy set.
+    code = (
+        "from django.test import Client; Client().get("
+        "'/no-such-page/', headers={'X-Request-ID': 'the-request-id'}, HTTP_HOST='localhost')"
+    )
+    result = manage("shell", "-c", code, env=production_env())
+    assert result.returncode == 0, result.stderr
+    assert 'rid="the-request-id": Not Found: /no-such-page/' in result.stderr, result.stderr

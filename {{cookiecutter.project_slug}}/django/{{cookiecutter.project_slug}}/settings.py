@@ -86,12 +86,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_guid",
     "board",
 ]
 
 MIDDLEWARE = [
     # Outermost, so it sees every answer last, Content-Length already set.
     "{{ cookiecutter.project_slug }}.head_requests.HeadWithoutBodyMiddleware",
+    # Next, so that every line logged while a request runs names its ID.
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -277,14 +280,36 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # Everything to the console, where Docker (and Gunicorn's own log) collect it.
 
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", "INFO").upper()
+# Every line logged while a request runs names the request's ID, as the
+# access logs of HAProxy, the web servers and Gunicorn do (rid="..."). The
+# ID is the X-Request-ID HAProxy set, in place of any a client sent: taken
+# as it is (HAProxy passes on a UUID, or a plain token from a trusted
+# proxy) and not returned (HAProxy returns it). A request that did not come
+# through HAProxy gets one made here.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": False,
+    "RETURN_HEADER": False,
+    "UUID_FORMAT": "string",
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {
+            "format": '%(asctime)s %(levelname)s %(name)s rid="%(correlation_id)s": %(message)s'
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
