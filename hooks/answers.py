@@ -52,6 +52,8 @@ RESERVED_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"
 # Django's test runner creates test_<db_name>; MySQL names are at most 64.
 MAX_DB_NAME = 64 - len("test_")
 MAX_DB_USER = 32
+# The users db/users.sh (and the MySQL image, root) make beside the app's.
+RESERVED_DB_USERS = {"root", "migrate", "backup"}
 MAX_REPLICAS = 100
 # Django's own language list (django.conf.global_settings.LANGUAGES, Django
 # 5.2): the languages Django ships translations for. Tier 4 checks it against
@@ -244,8 +246,11 @@ def database_problems(a):
             f"db_user {user!r} must be 1-{MAX_DB_USER} letters, digits and _, "
             "not starting with a digit"
         )
-    elif user.lower() == "root":
-        yield "db_user must not be root: the MySQL image creates root itself"
+    elif user.lower() in RESERVED_DB_USERS:
+        yield (
+            f"db_user must not be {user}: the stack makes root, migrate and backup "
+            "itself, each for its own job"
+        )
 
 
 def version_problems(a):

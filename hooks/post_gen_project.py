@@ -44,6 +44,8 @@ PATHS_BY_ANSWER = {
 SECRET_KEYS = (
     "DJANGO_SECRET_KEY",
     "DB_PASSWORD",
+    "DB_MIGRATE_PASSWORD",
+    "DB_BACKUP_PASSWORD",
     "MYSQL_ROOT_PASSWORD",
     "HAPROXY_STATS_PASSWORD",
 )
@@ -82,7 +84,7 @@ def write_secrets():
     SECRETS.mkdir(mode=0o700, exist_ok=True)
     SECRETS.chmod(0o700)
     earlier = earlier_env()
-    kept, moved = [], []
+    kept, moved, fresh = [], [], []
     for key in SECRET_KEYS:
         path = SECRETS / key
         if path.exists():
@@ -90,6 +92,8 @@ def write_secrets():
         else:
             if earlier.get(key):
                 moved.append(key)
+            else:
+                fresh.append(key)
             # No newline: Kubernetes would keep it in the value.
             path.write_text(earlier.get(key) or secrets.token_hex(32))
         path.chmod(0o444)
@@ -98,6 +102,11 @@ def write_secrets():
     if moved:
         copied = ", ".join(moved)
         print(f"Copied {copied} from .env to secrets/. Nothing reads .env now: delete it.")
+    if (kept or moved) and fresh:
+        print(
+            f"New secrets in secrets/: {', '.join(fresh)}. A database made before them lacks "
+            'their users: see README.md, "Database users", before `docker compose up`.'
+        )
 
 
 def next_steps():

@@ -125,6 +125,7 @@ REFUSED = {
     ),
     "db_user too long": ({"db_user": "u" * 33}, "db_user 'uuu"),
     "db_user root": ({"db_user": "root"}, "db_user must not be root"),
+    "db_user backup": ({"db_user": "Backup"}, "db_user must not be Backup"),
     # Versions
     "old python": ({"python_version": "3.9"}, "python_version '3.9' is not supported: choose 3.10"),
     "python without a minor": ({"python_version": "3"}, "python_version '3' is not supported"),

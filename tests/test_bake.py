@@ -26,7 +26,14 @@ from harness.template import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-SECRET_KEYS = {"DJANGO_SECRET_KEY", "DB_PASSWORD", "MYSQL_ROOT_PASSWORD", "HAPROXY_STATS_PASSWORD"}
+SECRET_KEYS = {
+    "DJANGO_SECRET_KEY",
+    "DB_PASSWORD",
+    "DB_MIGRATE_PASSWORD",
+    "DB_BACKUP_PASSWORD",
+    "MYSQL_ROOT_PASSWORD",
+    "HAPROXY_STATS_PASSWORD",
+}
 
 
 def text_files(project):
@@ -167,8 +174,8 @@ def test_two_bakes_get_different_secrets(cookies):
 def test_the_database_image_is_the_chosen_mysql_version(mysql_project):
     readme = (mysql_project / "README.md").read_text()
     version = re.search(r"MySQL (\d+\.\d+)", readme).group(1)
-    compose_file = (mysql_project / "docker-compose.yml").read_text()
-    assert re.findall(r"image: (mysql:\S+)", compose_file) == [f"mysql:{version}"]
+    dockerfile = (mysql_project / "db/Dockerfile.mysql").read_text()
+    assert re.findall(r"^FROM (mysql:\S+)", dockerfile, re.MULTILINE) == [f"mysql:{version}"]
     workflow = (mysql_project / ".github/workflows/ci.yml").read_text()
     assert f"mysql:{version}" in workflow
 
@@ -238,6 +245,18 @@ def test_baking_again_over_an_older_project_copies_its_env_secrets(tmp_path):
     assert "Copied DB_PASSWORD from .env to secrets/" in again.stdout
     assert (project / "secrets/DB_PASSWORD").read_text() == "kept-from-env"
     assert len(baked_secrets(project)) == len(SECRET_KEYS)
+
+
+def test_baking_again_over_a_project_from_before_the_users_by_job_points_to_them(tmp_path):
+    # A database made before DB_MIGRATE_PASSWORD existed has no migrate user.
+    assert bake_on_command_line(tmp_path, {}).returncode == 0
+    project = tmp_path / "community_board"
+    (project / "secrets/DB_MIGRATE_PASSWORD").unlink()
+    again = bake_again(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "New secrets in secrets/: DB_MIGRATE_PASSWORD." in again.stdout
+    assert '"Database users"' in again.stdout
+    assert "New secrets" not in bake_again(tmp_path).stdout
 
 
 # Property: any answer is either refused cleanly, or bakes a project whose

@@ -392,10 +392,12 @@ def test_an_own_key_that_is_not_the_certificates_is_refused(haproxy_for, tmp_pat
 # answers as a running stack would: what they run before they act.
 
 DOCKER_STAND_IN = """#!/bin/sh
-echo "$*" >> "$DOCKER_CALLS"
+# One line per call, in one write: calls in a pipe run at once.
+printf '%s\\n' "$(echo "$*" | tr '\\n' ' ' | sed 's/ *$//')" >> "$DOCKER_CALLS"
 case "$*" in
     "compose config") echo "name: community_board" ;;
     "compose ps --quiet app") echo replica-1 ;;
+    *"$DOCKER_FAILS"*) exit 1 ;;
 esac
 """
 
@@ -407,11 +409,14 @@ def host_script(default_project, tmp_path):
     (tmp_path / "docker").chmod(0o755)
     calls = tmp_path / "calls"
 
-    def script(name, *args):
+    def script(name, *args, failing="no such call"):
+        """failing: the docker calls that contain it fail."""
         calls.write_text("")
         result = run(
             ["sh", default_project / name, *args],
-            env=clean_env(PATH=f"{tmp_path}:/usr/bin:/bin", DOCKER_CALLS=str(calls)),
+            env=clean_env(
+                PATH=f"{tmp_path}:/usr/bin:/bin", DOCKER_CALLS=str(calls), DOCKER_FAILS=failing
+            ),
             input="",  # no terminal: nobody to ask
             check=False,
         )
@@ -442,5 +447,23 @@ def test_restore_checks_the_dump_then_asks_before_it_stops_anything(host_script)
     ]
     restored, calls = host_script("restore.sh", "--yes", "full-1.sql.gz", moment)
     assert restored.returncode == 0, restored
+    replay = f"compose exec -T backup /entrypoint.sh backup replay full-1.sql.gz {moment}"
+    as_root = next(call for call in calls if call.startswith("compose exec -T db bash -c"))
+    # The two ends of one pipe: started together, in either order.
+    stopped, dumped = (
+        calls.index("compose stop app"),
+        calls.index("compose exec -T backup /entrypoint.sh backup now"),
+    )
+    assert stopped < min(calls.index(replay), calls.index(as_root))
+    assert max(calls.index(replay), calls.index(as_root)) < dumped
+    assert "sql_log_bin=0" in as_root and "MYSQL_ROOT_PASSWORD_FILE" in as_root
+    assert calls[-1].startswith("compose up"), calls
+
+
+@pytest.mark.parametrize("failing", ["backup replay", "exec -T db"])
+def test_a_restore_whose_replay_fails_at_either_end_leaves_the_app_stopped(host_script, failing):
+    failed, calls = host_script("restore.sh", "--yes", "full-1.sql.gz", failing=failing)
+    assert failed.returncode == 1, failed
+    assert "FAILED; the app stays stopped" in failed.stderr
     assert "compose stop app" in calls
-    assert f"compose exec -T backup /entrypoint.sh backup restore full-1.sql.gz {moment}" in calls
+    assert not any(call.startswith("compose up") for call in calls), calls

@@ -18,6 +18,7 @@ README says what that leaves unproven for the other choices).
 
 import json
 import re
+import secrets
 import time
 import warnings
 
@@ -268,6 +269,25 @@ def test_no_secret_shows_in_docker_inspect_or_any_process_environment(stack, shi
     assert CHECKS.fetch(shipped_driver, "stats", auth=("admin", password)).status_code == 200
 
 
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_new_app_password_takes_effect_through_users_sh_and_the_old_one_stops(
+    stack, shipped_driver
+):
+    # README.md, "Database users": how a password is changed on a running stack.
+    secret = stack.project / "secrets/DB_PASSWORD"
+    old = secret.read_text()
+    secret.chmod(0o600)
+    secret.write_text(secrets.token_hex(32))
+    secret.chmod(0o444)
+    stack.compose("exec", "-T", "db", "/docker-entrypoint-initdb.d/users.sh")
+    stack.compose("up", "--detach", "--wait", "--no-deps", "--force-recreate", "app")
+    CHECKS.check_each_database_user_may_do_its_job_and_no_more(shipped_driver)
+    assert CHECKS.fetch(shipped_driver, "haproxy").status_code == 200
+    app_user, _ = shipped_driver.database_users()["APP"]
+    status, output = shipped_driver.sql_as(app_user, old, "SELECT 1")
+    assert status != 0 and "ERROR 1045" in output, output
+
+
 # Scaling and deploying, under a steady load of GETs and POSTs ----------------
 
 
@@ -374,9 +394,10 @@ def test_a_deploy_whose_replicas_fail_their_healthcheck_leaves_the_old_ones_serv
 
 # The Kubernetes manifests' pods: the dev overlay with every proxy. The
 # server stand-in is MySQL's Debian line (module docstring); Kubernetes runs
-# the 8.4 the bake names, which the operator also runs.
+# the 8.4 the bake names, which the operator also runs: the db image builds
+# FROM the stand-in under that name.
 KUBERNETES_ANSWERS = {"kubernetes": True, "python_version": "3.13"}
-KUBERNETES_IMAGES = {"mysql:8.4": "mysql:9.7"}
+KUBERNETES_MYSQL = "mysql:8.4"
 # Settled in this order on a cluster too (init containers wait for the
 # database, the migrations and the app).
 KUBERNETES_ORDER = ("db", "migrate", "app", *PROXIES, "haproxy")
@@ -390,9 +411,13 @@ def test_the_kubernetes_pods_run_as_their_manifests_say_and_serve_the_site(
     # DNS from /etc/resolv.conf, probes with their Host: all as written.
     project = bake(**KUBERNETES_ANSWERS)
     built = ComposeProject(engine, project)
-    served = ["app", *proxies_of(project), "haproxy"]
-    built.timed("build", "build", *served)
-    for service in served:
+    images = ["db", "app", *proxies_of(project), "haproxy"]
+    engine.docker("tag", "mysql:9.7", KUBERNETES_MYSQL)
+    try:
+        built.timed("build", "build", *images)
+    finally:
+        engine.docker("rmi", KUBERNETES_MYSQL)
+    for service in images:
         image = f"{built.name}-{service}"
         engine.docker("tag", image, f"{image}:dev")
     rendered = run([tool("kubectl"), "kustomize", project / "k8s/overlays/dev"]).stdout
@@ -400,7 +425,7 @@ def test_the_kubernetes_pods_run_as_their_manifests_say_and_serve_the_site(
     workloads = {o["metadata"]["name"]: o for o in objects if "template" in o.get("spec", {})}
     assert set(workloads) <= set(KUBERNETES_ORDER), "every pod is started"
     secrets = {path.name: path.read_text() for path in (project / "secrets").iterdir()}
-    with Pods(engine, objects, secrets, tmp_path, images=KUBERNETES_IMAGES) as pods:
+    with Pods(engine, objects, secrets, tmp_path) as pods:
         for name in KUBERNETES_ORDER:
             if name in workloads:
                 pods.start(workloads[name])

@@ -116,7 +116,36 @@ def test_both_databases_run_the_chosen_mysql_line(bake, line):
     assert cluster["spec"]["version"].startswith(f"{line}.")
     _, objects = render(project, "dev")
     (mysql,) = by_kind(objects, "StatefulSet")["db"]["spec"]["template"]["spec"]["containers"]
-    assert mysql["image"] == f"mysql:{line}"
+    # The db image, which Compose builds FROM the line's official image.
+    assert mysql["image"] == f"{project.name}-db:dev"
+    assert f"FROM mysql:{line}\n" in (project / "db/Dockerfile.mysql").read_text()
+
+
+def test_every_database_user_is_made_by_db_users_sh_with_the_secrets_compose_gives_it(
+    k8s_project, overlay
+):
+    # The same users and secrets as Compose's db service: the production
+    # overlay's db-setup Job runs the same script against its cluster.
+    _, objects = render(k8s_project, overlay)
+    workloads = {o["metadata"]["name"]: o for o in objects if "template" in o.get("spec", {})}
+    maker = workloads["db" if overlay == "dev" else "db-setup"]
+    (container,) = maker["spec"]["template"]["spec"]["containers"]
+    made = {v["name"]: v.get("value", "from the ConfigMap") for v in container["env"]}
+    compose = compose_model(k8s_project)["services"]["db"]["environment"]
+    for name, value in compose.items():
+        if name.endswith(("_FILE", "_USER")) and name != "DB_APP_USER":
+            assert made.get(name) == value, name
+    assert made["DB_APP_USER"] == "from the ConfigMap"
+    if overlay == "dev":
+        assert made["MYSQL_ROOT_HOST"] == "localhost"
+    else:
+        assert container["command"] == ["/docker-entrypoint-initdb.d/users.sh"]
+    (migrate,) = workloads["migrate"]["spec"]["template"]["spec"]["containers"]
+    env = {v["name"]: v.get("value") for v in migrate["env"]}
+    assert (env["DB_USER"], env["DB_PASSWORD_FILE"]) == (
+        compose["DB_MIGRATE_USER"],
+        compose["DB_MIGRATE_PASSWORD_FILE"],
+    )
 
 
 def test_the_dev_database_is_one_instance_and_says_it_is_not_highly_available(k8s_project):

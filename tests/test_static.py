@@ -9,6 +9,7 @@ import ipaddress
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from cookiecutter.environment import StrictEnvironment
@@ -70,7 +71,7 @@ def test_answers_yaml_would_misread_reach_compose_as_typed(cookies):
     answers = {"db_name": "null", "db_user": "yes", "domain_name": "true"}
     services = compose_model(cookies.bake(extra_context=answers).project_path)["services"]
     assert services["db"]["environment"]["MYSQL_DATABASE"] == "null"
-    assert services["db"]["environment"]["MYSQL_USER"] == "yes"
+    assert services["db"]["environment"]["DB_APP_USER"] == "yes"
     assert services["app"]["environment"]["DB_NAME"] == "null"
     assert services["haproxy"]["environment"]["DOMAIN_NAME"] == "true"
 
@@ -87,6 +88,32 @@ def test_database_is_awaited_healthy_over_tcp_and_migrated_once(default_project)
         "service_completed_successfully"
     )
     assert services["app"]["environment"]["DJANGO_COLLECTSTATIC"] == "0"
+
+
+def test_each_service_logs_in_to_the_database_as_the_user_of_its_job(variant_project):
+    # db/users.sh makes one user per job from the db service's settings;
+    # each service must log in as its own, with its own secret, and root
+    # must stay on the database's socket.
+    services = compose_model(variant_project)["services"]
+    db = services["db"]["environment"]
+    jobs = {"app": "APP", "migrate": "MIGRATE", "backup": "BACKUP"}
+    for service, job in jobs.items():
+        environment = services[service]["environment"]
+        assert environment["DB_USER"] == db[f"DB_{job}_USER"], service
+        assert environment["DB_PASSWORD_FILE"] == db[f"DB_{job}_PASSWORD_FILE"], service
+        secret = Path(environment["DB_PASSWORD_FILE"]).name
+        assert {s["source"] for s in services[service]["secrets"]} & {
+            "DB_PASSWORD", "DB_MIGRATE_PASSWORD", "DB_BACKUP_PASSWORD"
+        } == {secret}, service  # fmt: skip
+    assert len({db[f"DB_{job}_USER"] for job in jobs.values()}) == len(jobs)
+    assert db["MYSQL_ROOT_HOST"] == "localhost"
+    assert "MYSQL_USER" not in db, "the image would give that user every right"
+    holders = {
+        name
+        for name, service in services.items()
+        if "MYSQL_ROOT_PASSWORD" in {s["source"] for s in service.get("secrets", [])}
+    }
+    assert holders == {"db"}
 
 
 def test_the_database_keeps_its_binary_logs_longer_than_a_backup_interval(default_project):
@@ -279,7 +306,6 @@ def test_base_images_are_pinned(variant_project):
         for line in dockerfile.read_text().splitlines()
         if line.startswith("FROM ")
     ]
-    images.append(compose_model(project)["services"]["db"]["image"])
     for image in images:
         assert re.fullmatch(r"[a-z]+:\d+(\.\d+)*(-slim)?", image), image
 

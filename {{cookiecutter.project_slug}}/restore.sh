@@ -13,8 +13,9 @@
 # 1. Check the dump and its binary logs; a damaged one is refused before
 #    anything stops, and the live database is left as it is.
 # 2. Stop the app replicas, the only writers.
-# 3. Replace the database with the dump, replay the binary logs, and take a
-#    fresh dump of the result (backup/entrypoint.sh, "restore").
+# 3. Replace the database with the dump and replay the binary logs, as root
+#    through the database's own socket (the backup service's user may only
+#    read: it writes the SQL, "backup replay"); then take a fresh dump.
 # 4. Check that the schema has every migration of the code (migrate --check).
 # 5. Start the replicas again, and wait until they are healthy.
 # If step 3 or 4 fails the replicas stay stopped (the database may be half
@@ -24,6 +25,25 @@ cd "$(dirname "$0")"
 
 backup() {
     docker compose exec -T backup /entrypoint.sh backup "$@"
+}
+
+# SQL from standard input, as root through the db container's socket, the
+# only place root may log in from; root's password stays in that container.
+# Nothing of it goes into the binary log: the fresh dump after it starts
+# the next chain of binary logs.
+as_root() {
+    docker compose exec -T db bash -c 'exec mysql --defaults-extra-file=<(
+        printf "[client]\nuser=root\npassword=\"%s\"\n" "$(cat "$MYSQL_ROOT_PASSWORD_FILE")"
+    ) --init-command="SET SESSION sql_log_bin=0"'
+}
+
+# The replay's SQL run as root; fails if either end does.
+replay() {
+    failed=$(mktemp)
+    { backup replay "$@" || echo failed > "$failed"; } | as_root && [ ! -s "$failed" ]
+    status=$?
+    rm -f "$failed"
+    return "$status"
 }
 
 usage() {
@@ -80,7 +100,8 @@ fi
 echo "restore: stopping the app replicas"
 docker compose stop app
 
-if ! backup restore "$@"; then
+echo "restore: replacing the database with dump $dump${moment:+ up to $moment}"
+if ! replay "$@" || ! backup now; then
     echo "restore: FAILED; the app stays stopped. Restore another dump: ./restore.sh" >&2
     exit 1
 fi

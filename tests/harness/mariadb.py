@@ -80,19 +80,19 @@ class MariaDB(Server):
             ]
         )
 
-    def client(self, statements, *options):
-        """The command line that runs SQL as root through the socket."""
+    def root_client(self, *options):
+        """The command line of a client logged in as root through the socket."""
         return [
             self.client_binary,
             "--no-defaults",
             f"--socket={self.socket}",
             "--user=root",
-            "--batch",
-            "--skip-column-names",
             *options,
-            "--execute",
-            statements,
         ]
+
+    def client(self, statements, *options):
+        """The command line that runs SQL as root through the socket."""
+        return self.root_client("--batch", "--skip-column-names", *options, "--execute", statements)
 
     def sql(self, statements):
         """Run SQL as root through the socket; returns the output."""

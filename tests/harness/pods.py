@@ -32,13 +32,12 @@ class PodError(AssertionError):
 
 
 class Pods:
-    """`images`: what to run for an image the manifests name (a stand-in's tag)."""
+    """Every image the manifests name must be in the engine, under that name."""
 
-    def __init__(self, engine, objects, secrets, folder, images=None):
+    def __init__(self, engine, objects, secrets, folder):
         self.engine = engine
         self.secrets = secrets
         self.folder = folder
-        self.images = images or {}
         self.config = {
             o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"
         }
@@ -100,8 +99,7 @@ class Pods:
         command = container.get("command", [])
         if command:
             options += ["--entrypoint", command[0]]
-        image = self.images.get(container["image"], container["image"])
-        return [*options, image, *command[1:], *container.get("args", [])]
+        return [*options, container["image"], *command[1:], *container.get("args", [])]
 
     def write_secrets(self, volume, folder):
         """A secret volume's files (plain or projected), from the Secret made

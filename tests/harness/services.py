@@ -318,7 +318,10 @@ def backup(layout):
             "DB_HOST": database["DB_HOST"],
             "DB_PORT": database["DB_PORT"],
             "DB_NAME": database["DB_NAME"],
-            "MYSQL_ROOT_PASSWORD_FILE": str(layout.secret_file("MYSQL_ROOT_PASSWORD")),
+            # The native MariaDB has none of db/users.sh's users: root,
+            # over TCP from 127.0.0.1, stands in for the backup user.
+            "DB_USER": "root",
+            "DB_PASSWORD_FILE": str(layout.secret_file("MYSQL_ROOT_PASSWORD")),
             **schedule,
         },
         settings={"BACKUP_DIR": str(backups)},

@@ -13,10 +13,12 @@
 #   backup verify <dump> [<moment>]
 #                             check a dump, its binary logs and the moment;
 #                             touch nothing
-#   backup restore <dump> [<moment>]
-#                             replace DB_NAME with the dump, then replay its
-#                             binary logs, up to <moment> (UTC,
-#                             'YYYY-MM-DD HH:MM:SS') if given
+#   backup replay <dump> [<moment>]
+#                             check them, then print the SQL that replaces
+#                             DB_NAME with the dump and replays its binary
+#                             logs, up to <moment> (UTC, 'YYYY-MM-DD HH:MM:SS')
+#                             if given. restore.sh runs it as root in the
+#                             db container: DB_USER may only read.
 #
 # Each dump is a folder named by its UTC time, holding dump.sql.gz, the
 # binary logs written after it (binlogs/), and checksums of both; every file
@@ -29,7 +31,7 @@ backups="${BACKUP_DIR:-/backups}"
 
 # 1. Fail fast on a missing, empty or non-numeric setting, naming it.
 require_settings() {
-    for name in DB_HOST DB_PORT DB_NAME MYSQL_ROOT_PASSWORD_FILE \
+    for name in DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD_FILE \
         BACKUP_INTERVAL BACKUP_KEEP BINLOG_INTERVAL; do
         value=$(printenv "$name") || value=""
         [ -n "$value" ] || { echo "backup: $name must be set and non-empty" >&2; exit 1; }
@@ -54,8 +56,8 @@ require_settings() {
 render_options() {
     options=$(mktemp)
     trap 'rm -f "$options"' EXIT
-    printf '[client]\nhost=%s\nport=%s\nuser=root\npassword="%s"\n' \
-        "$DB_HOST" "$DB_PORT" "$(cat "$MYSQL_ROOT_PASSWORD_FILE")" > "$options"
+    printf '[client]\nhost=%s\nport=%s\nuser=%s\npassword="%s"\n' \
+        "$DB_HOST" "$DB_PORT" "$DB_USER" "$(cat "$DB_PASSWORD_FILE")" > "$options"
 }
 
 sql() {
@@ -184,8 +186,12 @@ dump() {
     # server's GTIDs, which fails on a server that has them already.
     gtids=""
     ! supports mysqldump --set-gtid-purged || gtids=--set-gtid-purged=OFF
+    # MySQL 9's masking policies are an Enterprise feature: the community
+    # server has none, and no table that mysqldump could read them from.
+    masking=""
+    ! supports mysqldump --masking-policies || masking=--skip-masking-policies
     # shellcheck disable=SC2086  # no word when empty
-    mysqldump --defaults-extra-file="$options" --single-transaction "$position" $gtids \
+    mysqldump --defaults-extra-file="$options" --single-transaction "$position" $gtids $masking \
         --flush-logs --routines --events --triggers --hex-blob --no-tablespaces "$DB_NAME" \
         | gzip > "$partial/dump.sql.gz"
     (cd "$partial" && sha256sum dump.sql.gz > SHA256SUMS)
@@ -242,34 +248,32 @@ refuse() {
     exit 1
 }
 
-# Into a fresh database: dropped, created, loaded, then the binary logs
-# replayed. None of it goes into the binary log (sql_log_bin=0): a fresh
-# dump afterwards starts the next chain.
-restore() {
+# The SQL of a restore, on standard output: a fresh database, the dump
+# loaded into it, then the binary logs replayed. Whoever runs it must keep
+# it out of the binary log (sql_log_bin=0, as restore.sh does): a fresh dump
+# afterwards starts the next chain.
+replay() {
     verify "$1" "$2"
     chain="$backups/$1"
-    quiet="--init-command=SET SESSION sql_log_bin=0"
-    echo "backup: restoring $DB_NAME from dump $1" >&2
-    mysql --defaults-extra-file="$options" "$quiet" --execute \
-        "DROP DATABASE IF EXISTS \`$DB_NAME\`; CREATE DATABASE \`$DB_NAME\` CHARACTER SET utf8mb4"
-    gzip -dc "$chain/dump.sql.gz" | mysql --defaults-extra-file="$options" "$quiet" "$DB_NAME"
+    echo "backup: the SQL that restores $DB_NAME from dump $1" >&2
+    name="\`$DB_NAME\`"
+    printf 'DROP DATABASE IF EXISTS %s;\nCREATE DATABASE %s CHARACTER SET utf8mb4;\nUSE %s;\n' \
+        "$name" "$name" "$name"
+    gzip -dc "$chain/dump.sql.gz"
     logs=$(shipped "$chain")
     if [ -n "$logs" ]; then
         read -r _ position < "$chain/start"
-        echo "backup: replaying $(echo "$logs" | wc -l) binary logs${moment:+ up to $moment UTC}" >&2
+        echo "backup: and the SQL of $(echo "$logs" | wc -l) binary logs${moment:+ up to $moment UTC}" >&2
         # A failing mysqlbinlog leaves a line that is not SQL, so that the
-        # mysql at the end of the pipe fails too (sh has no pipefail).
+        # mysql that runs this fails too.
         # The logged changes run as new ones (--skip-gtids): with GTIDs, a
         # server that ran them once would skip them silently.
         gtids=""
         ! supports mysqlbinlog --skip-gtids || gtids=--skip-gtids
         # shellcheck disable=SC2086  # one file name per word; no word when empty
         (cd "$chain/binlogs" && TZ=UTC mysqlbinlog --database="$DB_NAME" --start-position="$position" \
-            $gtids ${moment:+"--stop-datetime=$moment"} $logs || echo "mysqlbinlog failed;") \
-            | mysql --defaults-extra-file="$options" "$quiet"
+            $gtids ${moment:+"--stop-datetime=$moment"} $logs || echo "mysqlbinlog failed;")
     fi
-    echo "backup: restored $DB_NAME from dump $1${moment:+ up to $moment UTC}" >&2
-    dump
 }
 
 # Seconds since dump $1 was written.
@@ -324,8 +328,8 @@ case "${1:-} ${2:-}" in
                 fi
                 ;;
             verify) verify "${3:-}" "${4:-}" ;;
-            restore) restore "${3:-}" "${4:-}" ;;
-            *) echo "backup: no command '$2' (forever, now, ship, list, health, verify, restore)" >&2 && exit 1 ;;
+            replay) replay "${3:-}" "${4:-}" ;;
+            *) echo "backup: no command '$2' (forever, now, ship, list, health, verify, replay)" >&2 && exit 1 ;;
         esac
         ;;
     *) exec "$@" ;;

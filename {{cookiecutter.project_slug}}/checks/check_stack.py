@@ -1659,13 +1659,16 @@ class ComposeStack:
         self.compose("restart", "db")
 
     def lock_posts(self, seconds):
-        """Hold a write lock on the posts table for `seconds`, in a session of
-        its own; back once the lock is held. The session is returned."""
-        code = (
+        """Hold every row of the posts table, and the gaps new ones would go
+        into, for `seconds`: a long transaction in a session of its own. Back
+        once the lock is held; the session is returned."""
+        hold = (
             "import time; from django.db import connection; cursor = connection.cursor(); "
-            "cursor.execute('LOCK TABLES board_post WRITE'); print('held', flush=True); "
-            f"time.sleep({seconds})"
+            "cursor.execute('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ'); "
+            "cursor.execute('START TRANSACTION'); "
+            "cursor.execute('SELECT id FROM board_post FOR UPDATE'); print('held', flush=True); "
         )
+        code = hold + f"time.sleep({seconds}); cursor.execute('COMMIT')"
         session = subprocess.Popen(  # noqa: S603 (our own arguments)
             ["docker", *self.DJANGO_SHELL, code],  # noqa: S607 (docker from PATH, as for docker())
             stdout=subprocess.PIPE,
@@ -1680,6 +1683,40 @@ class ComposeStack:
     def start_database(self):
         self.compose("start", "db")
         self.wait_until_healthy(self.containers("db")[0])
+
+    def database_users(self):
+        """user name and password of each job's database user (db/users.sh),
+        and root's, from the secrets the compose file names."""
+        environment = self.config["services"]["db"]["environment"]
+
+        def password(variable):
+            secret = self.config["secrets"][Path(environment[variable]).name]
+            return Path(secret["file"]).read_text().strip()
+
+        users = {
+            job: (environment[f"DB_{job}_USER"], password(f"DB_{job}_PASSWORD_FILE"))
+            for job in ("APP", "MIGRATE", "BACKUP")
+        }
+        return users | {"ROOT": ("root", password("MYSQL_ROOT_PASSWORD_FILE"))}
+
+    def sql_as(self, user, password, statements):
+        """Run SQL as a database user from the backup container, over the
+        network as every service reaches MySQL; returns (exit status, output).
+        The password goes in on standard input, never on a command line."""
+        database = self.config["services"]["db"]["environment"]["MYSQL_DATABASE"]
+        result = subprocess.run(  # noqa: S603 (our own arguments)
+            [  # noqa: S607 (docker from PATH, as for docker())
+                "docker", "compose", "exec", "-T", "backup", "mysql",
+                "--defaults-extra-file=/dev/stdin", "--host=db", f"--database={database}",
+                "--batch", f"--execute={statements}",
+            ],
+            input=f'[client]\nuser={user}\npassword="{password}"\n',
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )  # fmt: skip
+        return result.returncode, result.stdout + result.stderr
 
     def backup(self, *args):
         return self.compose("exec", "-T", "backup", "/entrypoint.sh", "backup", *args)
@@ -1768,7 +1805,55 @@ def check_writes_leave_no_idle_connection_to_a_replica(stack):
         wait_until(lambda: idle() == 0, f"{proxy} kept a write's connection to a replica", 2)
 
 
+def check_each_database_user_may_do_its_job_and_no_more(stack):
+    """db/users.sh: the replicas' user reads and writes rows but may not
+    change the schema; the migrations' user may; the backup user reads and
+    may not write; root is refused over the network, even with its password.
+    Whatever may not happen is tried on a table of the check's own, so that
+    wrong rights cost no data."""
+    users = stack.database_users()
+
+    def run(job, statement, *, allowed):
+        status, output = stack.sql_as(*users[job], statement)
+        if allowed:
+            assert status == 0, f"the {job.lower()} user may not {statement!r}: {output}"
+        else:
+            assert status != 0 and "ERROR 1142" in output, (
+                f"the {job.lower()} user may {statement!r}: {output}"
+            )
+
+    # One left by a check that was cut short goes first.
+    run("MIGRATE", "DROP TABLE IF EXISTS check_stack_scratch", allowed=True)
+    run("MIGRATE", "CREATE TABLE check_stack_scratch (id INT)", allowed=True)
+    try:
+        for statement in (
+            "SELECT COUNT(*) FROM board_post",
+            "INSERT INTO check_stack_scratch VALUES (1)",
+            "DELETE FROM check_stack_scratch",
+        ):
+            run("APP", statement, allowed=True)
+        for statement in (
+            "DROP TABLE check_stack_scratch",
+            "ALTER TABLE check_stack_scratch ADD COLUMN added INT",
+            "CREATE TABLE check_stack_scratch_more (id INT)",
+        ):
+            run("APP", statement, allowed=False)
+        for statement in ("SELECT COUNT(*) FROM check_stack_scratch", "SHOW BINARY LOGS"):
+            run("BACKUP", statement, allowed=True)
+        for statement in (
+            "INSERT INTO check_stack_scratch VALUES (2)",
+            "DROP TABLE check_stack_scratch",
+        ):
+            run("BACKUP", statement, allowed=False)
+    finally:
+        run("MIGRATE", "DROP TABLE IF EXISTS check_stack_scratch", allowed=True)
+    status, output = stack.sql_as(*users["ROOT"], "SELECT 1")
+    assert status != 0 and re.search("ERROR 1045|ERROR 1130", output), f"root over TCP: {output}"
+    return {"users": ", ".join(user for user, _ in users.values())}
+
+
 COMPOSE_ONLY = [
+    check_each_database_user_may_do_its_job_and_no_more,
     check_migrations_ran_exactly_once,
     check_the_app_talks_to_the_database_over_tls,
     check_writes_leave_no_idle_connection_to_a_replica,
