@@ -4,8 +4,11 @@ Runs inside the new project folder. Cookiecutter deletes the folder if this
 exits non-zero, so a failure here never leaves half a project behind.
 """
 
+import os
 import secrets
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 ANSWERS = {
@@ -50,6 +53,11 @@ SECRET_KEYS = (
     "HAPROXY_STATS_PASSWORD",
 )
 SECRETS = Path("secrets")
+# The backups are encrypted to this certificate (public: the backup service
+# reads it); its private key is written beside the project for the user to
+# move off the host (README.md, "Backups and restore").
+BACKUP_CERTIFICATE = SECRETS / "BACKUP_CERTIFICATE"
+BACKUP_KEY = Path("backup-private-key.pem")
 
 
 def prune():
@@ -109,7 +117,33 @@ def write_secrets():
         )
 
 
-def next_steps():
+def write_backup_keys():
+    """A key pair for the backups, unless a re-bake finds their certificate:
+    the dumps kept are encrypted to it. RSA 3072 in a self-signed
+    certificate, which is what OpenSSL's CMS (in the MySQL image) encrypts to."""
+    if BACKUP_CERTIFICATE.exists():
+        return False
+    openssl = shutil.which("openssl")
+    if not openssl:
+        sys.exit(
+            "The backups' key pair is made with openssl, which is not installed here: "
+            "install it (apt install openssl) and bake again."
+        )
+    old_umask = os.umask(0o077)
+    try:
+        subprocess.run(  # noqa: S603 (openssl from PATH, our own arguments)
+            [openssl, "req", "-x509", "-newkey", "rsa:3072", "-nodes", "-days", "36500",
+             "-subj", f"/CN={SLUG} backups", "-keyout", BACKUP_KEY, "-out", BACKUP_CERTIFICATE],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    finally:
+        os.umask(old_umask)
+    BACKUP_CERTIFICATE.chmod(0o444)
+    return True
+
+
+def next_steps(new_backup_key):
     scheme, port = ("http", HTTP_PORT) if ANSWERS["tls"] == "none" else ("https", HTTPS_PORT)
     urls = [
         f"  site            {scheme}://{DOMAIN}:{port}/",
@@ -142,9 +176,15 @@ def next_steps():
         "  docker compose exec app python manage.py createsuperuser\n\n"
         "Then open:\n" + "\n".join(urls) + "\n"
     )
+    if new_backup_key:
+        print(
+            f"The backups are encrypted to {BACKUP_CERTIFICATE}. Their private key is in "
+            f"{SLUG}/{BACKUP_KEY}: move it off this machine (a password manager, say) and "
+            "delete it here. Only a restore needs it: ./restore.sh --key <file> <dump>.\n"
+        )
 
 
 if __name__ == "__main__":
     prune()
     write_secrets()
-    next_steps()
+    next_steps(write_backup_keys())

@@ -140,7 +140,9 @@ def test_the_stack_checks_are_copied_verbatim(proxy_project):
 
 
 def baked_secrets(project):
-    return {path.name: path.read_text() for path in (project / "secrets").iterdir()}
+    """The random secrets (the backups' certificate is public, and beside them)."""
+    folder = project / "secrets"
+    return {path.name: path.read_text() for path in folder.iterdir() if path.name in SECRET_KEYS}
 
 
 def test_secrets_are_distinct_strong_files_in_a_folder_only_the_owner_reaches(default_project):
@@ -156,6 +158,43 @@ def test_secrets_are_distinct_strong_files_in_a_folder_only_the_owner_reaches(de
         # 64 hex digits = 256 bits; nothing a shell, URL or MySQL must quote.
         assert re.fullmatch(r"[0-9a-f]{64}", value), key
     assert "/secrets/" in (default_project / ".gitignore").read_text().splitlines()
+
+
+def test_the_backups_key_pair_is_fresh_and_its_private_half_is_the_owners_alone(cookies, tmp_path):
+    result = cookies.bake()
+    project = result.project_path
+    certificate, key = project / "secrets/BACKUP_CERTIFICATE", project / "backup-private-key.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(certificate.stat().st_mode) == 0o444
+    assert "/backup-private-key.pem" in (project / ".gitignore").read_text().splitlines()
+    # What is encrypted to the certificate decrypts with the key, and only it.
+    sealed = tmp_path / "sealed"
+    openssl = ["openssl", "cms", "-binary", "-inform", "DER"]
+    run(["openssl", "cms", "-encrypt", "-binary", "-aes-256-gcm", "-outform", "DER",
+         "-out", sealed, certificate], input="a dump")  # fmt: skip
+    assert run([*openssl, "-decrypt", "-in", sealed, "-inkey", key]).stdout == "a dump"
+    other = cookies.bake().project_path / "backup-private-key.pem"
+    assert run([*openssl, "-decrypt", "-in", sealed, "-inkey", other], check=False).returncode
+
+
+def test_a_bake_without_openssl_says_so_and_leaves_nothing_behind(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "out").mkdir()
+    refused = run(
+        [sys.executable, "-m", "cookiecutter", TEMPLATE, "--no-input", "-o", tmp_path / "out"],
+        env=clean_env(PATH=str(tmp_path / "bin")),
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "made with openssl, which is not installed here" in refused.stderr, refused.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_bake_says_where_the_backups_private_key_is_and_to_move_it(tmp_path):
+    baked = bake_on_command_line(tmp_path, {})
+    assert "community_board/backup-private-key.pem: move it off this machine" in baked.stdout
+    again = bake_again(tmp_path)
+    assert "backup-private-key.pem" not in again.stdout, "a re-bake made a new key pair"
 
 
 def test_the_project_records_its_name_description_and_authors(cookies):
@@ -252,11 +291,13 @@ def test_baking_again_over_a_project_from_before_the_users_by_job_points_to_them
     assert bake_on_command_line(tmp_path, {}).returncode == 0
     project = tmp_path / "community_board"
     (project / "secrets/DB_MIGRATE_PASSWORD").unlink()
+    certificate = (project / "secrets/BACKUP_CERTIFICATE").read_text()
     again = bake_again(tmp_path)
     assert again.returncode == 0, again.stderr
     assert "New secrets in secrets/: DB_MIGRATE_PASSWORD." in again.stdout
     assert '"Database users"' in again.stdout
     assert "New secrets" not in bake_again(tmp_path).stdout
+    assert (project / "secrets/BACKUP_CERTIFICATE").read_text() == certificate
 
 
 # Property: any answer is either refused cleanly, or bakes a project whose

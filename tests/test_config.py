@@ -398,8 +398,12 @@ case "$*" in
     "compose config") echo "name: community_board" ;;
     "compose ps --quiet app") echo replica-1 ;;
     *"$DOCKER_FAILS"*) exit 1 ;;
+    # What the backup service got on standard input: the key's first line.
+    *"backup verify"* | *"backup replay"*)
+        printf 'stdin: %s\\n' "$(head -n 1)" >> "$DOCKER_CALLS" ;;
 esac
 """
+KEY = "-----BEGIN PRIVATE KEY-----\nnot a real one\n"
 
 
 @pytest.fixture
@@ -409,8 +413,12 @@ def host_script(default_project, tmp_path):
     (tmp_path / "docker").chmod(0o755)
     calls = tmp_path / "calls"
 
+    (tmp_path / "key.pem").write_text(KEY)
+
     def script(name, *args, failing="no such call"):
-        """failing: the docker calls that contain it fail."""
+        """failing: the docker calls that contain it fail. `key` in args is
+        the path of a private key's file."""
+        args = [str(tmp_path / "key.pem") if arg == "key" else arg for arg in args]
         calls.write_text("")
         result = run(
             ["sh", default_project / name, *args],
@@ -438,14 +446,15 @@ def test_a_host_script_explains_itself_and_refuses_what_it_does_not_know(host_sc
 
 def test_restore_checks_the_dump_then_asks_before_it_stops_anything(host_script):
     moment = "2026-12-06 09:00:00"
-    refused, calls = host_script("restore.sh", "full-1.sql.gz", moment)
+    refused, calls = host_script("restore.sh", "--key", "key", "full-1.sql.gz", moment)
     assert refused.returncode == 2
     assert "replaces the database of community_board; confirm with --yes" in refused.stderr
     assert calls == [
         f"compose exec -T backup /entrypoint.sh backup verify full-1.sql.gz {moment}",
+        "stdin: -----BEGIN PRIVATE KEY-----",
         "compose config",
     ]
-    restored, calls = host_script("restore.sh", "--yes", "full-1.sql.gz", moment)
+    restored, calls = host_script("restore.sh", "--yes", "--key", "key", "full-1.sql.gz", moment)
     assert restored.returncode == 0, restored
     replay = f"compose exec -T backup /entrypoint.sh backup replay full-1.sql.gz {moment}"
     as_root = next(call for call in calls if call.startswith("compose exec -T db bash -c"))
@@ -457,12 +466,31 @@ def test_restore_checks_the_dump_then_asks_before_it_stops_anything(host_script)
     assert stopped < min(calls.index(replay), calls.index(as_root))
     assert max(calls.index(replay), calls.index(as_root)) < dumped
     assert "sql_log_bin=0" in as_root and "MYSQL_ROOT_PASSWORD_FILE" in as_root
+    assert calls.count("stdin: -----BEGIN PRIVATE KEY-----") == 2, "the key reached the replay"
     assert calls[-1].startswith("compose up"), calls
+
+
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (["--yes", "full-1"], "give their private key with --key FILE"),
+        (["--yes", "--key", "/nonexistent.pem", "full-1"], "no private key to read"),
+        (["--yes", "full-1", "--key"], "--key needs the private key's file"),
+    ],
+)
+def test_a_restore_without_a_readable_key_is_refused_before_anything_runs(
+    host_script, args, refusal
+):
+    refused, calls = host_script("restore.sh", *args)
+    assert refused.returncode == 2 and refusal in refused.stderr, refused
+    assert calls == []
 
 
 @pytest.mark.parametrize("failing", ["backup replay", "exec -T db"])
 def test_a_restore_whose_replay_fails_at_either_end_leaves_the_app_stopped(host_script, failing):
-    failed, calls = host_script("restore.sh", "--yes", "full-1.sql.gz", failing=failing)
+    failed, calls = host_script(
+        "restore.sh", "--yes", "--key", "key", "full-1.sql.gz", failing=failing
+    )
     assert failed.returncode == 1, failed
     assert "FAILED; the app stays stopped" in failed.stderr
     assert "compose stop app" in calls

@@ -89,7 +89,7 @@ def drive(stack, monkeypatch):
     for name, value in stack.engine.env(COMPOSE_FILE=stack.files).items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(stack.project)
-    return CHECKS.ComposeStack()
+    return CHECKS.ComposeStack(backup_key=stack.project / "backup-private-key.pem")
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
     script = [
         "set -e",
         # What the README says a fresh Debian machine lacks.
-        "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv",
+        "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv openssl",
         "cp -r /template /django-ha && cd /django-ha",
         *commands,
         "test -f community_board/docker-compose.yml && test -s community_board/secrets/DB_PASSWORD",
@@ -570,13 +570,49 @@ def test_backups_are_private_and_the_healthcheck_tells_the_age_of_the_last_one(
     health = json.loads(health.stdout)
     assert health["Status"] == "healthy", health
     assert re.match(r"backup: last good dump \d{8}T\d{6}Z, \d+ s ago", health["Log"][-1]["Output"])
-    # A second dump copies the first one's binary logs: every kind of file is there.
+    # A post, then a second dump, which copies the first one's binary logs:
+    # every kind of file is there, and the post is in them.
+    browser = CHECKS.Browser(shipped_driver)
+    assert browser.sign_up(CHECKS.unique("owner")).status_code == 302
+    (title,) = CHECKS.write_posts(browser, "kept secret", 1)
     shipped_driver.backup("now")
     listing = stack.compose("exec", "-T", "backup", "find", "/backups", "-printf", "%m %u %p\n")
-    assert re.search(r"/binlogs/binlog\.\d+$", listing.stdout, re.MULTILINE), listing.stdout
+    assert re.search(r"/binlogs/binlog\.\d+\.cms$", listing.stdout, re.MULTILINE), listing.stdout
     modes = {line.split()[0] for line in listing.stdout.splitlines()}
     owners = {line.split()[1] for line in listing.stdout.splitlines()}
     assert modes <= {"600", "700"} and owners == {"mysql"}, listing.stdout
+    # Encrypted before they reach the volume: the post's title is in no file
+    # there, and no dump is plain gzip or a log MySQL could read.
+    found = stack.compose("exec", "-T", "backup", "grep", "-rl", title, "/backups", check=False)
+    assert found.returncode == 1 and found.stdout == "", found.stdout
+    files = [line.split()[2] for line in listing.stdout.splitlines() if line.endswith(".cms")]
+    for path in files:
+        plain = stack.compose("exec", "-T", "backup", "gzip", "--test", path, check=False)
+        assert plain.returncode != 0, f"{path} is plain gzip"
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_dump_restores_only_with_the_backups_private_key(stack, shipped_driver, tmp_path):
+    shipped_driver.backup("now")
+    dump = CHECKS.latest_dump(shipped_driver)
+    before = shipped_driver.stored_posts()
+    generate = ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
+    wrong = {
+        "another key": (
+            stack.compose("exec", "-T", "backup", *generate).stdout,
+            "not the private key of the certificate the backups are encrypted to",
+        ),
+        "the certificate itself": (
+            (stack.project / "secrets/BACKUP_CERTIFICATE").read_text(),
+            "no private key",
+        ),
+    }
+    for name, (text, refusal) in wrong.items():
+        shipped_driver.backup_key = tmp_path / "key.pem"
+        shipped_driver.backup_key.write_text(text)
+        status, output = shipped_driver.restore(dump)
+        assert status != 0 and refusal in output, f"{name}: {output}"
+        assert shipped_driver.stored_posts() == before, f"{name}: the database changed"
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)

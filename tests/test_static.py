@@ -391,6 +391,22 @@ def test_rendered_hooks_pass_ruff(hook, tmp_path):
     )
 
 
+def test_the_projects_ci_writes_every_secret_file_the_compose_file_names(variant_project):
+    # The baked CI has no secrets/ (git-ignored): it writes throwaway ones,
+    # which must be every file Compose mounts, or `up` fails there alone.
+    workflow = (variant_project / ".github/workflows/ci.yml").read_text()
+    step = re.search(r"name: Write throwaway secrets.*?chmod 444 secrets/\*", workflow, re.S)
+    written = set(re.search(r"for key in (.*?); do", step.group(), re.S).group(1).split())
+    written -= {"\\"}
+    written |= set(re.findall(r"-out secrets/(\w+)", step.group()))
+    named = {
+        Path(secret["file"]).name
+        for secret in compose_model(variant_project)["secrets"].values()
+        if "/secrets/" in secret["file"]
+    }
+    assert written == named
+
+
 def test_template_ci_workflow_passes_the_github_schema():
     workflows = sorted(str(p) for p in (TEMPLATE / ".github/workflows").glob("*.yml"))
     assert workflows

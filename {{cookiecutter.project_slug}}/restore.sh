@@ -2,16 +2,20 @@
 # Restore the database from a dump of the backup service, optionally up to
 # a moment after it:
 #
-#   ./restore.sh                                   list the dumps kept
-#   ./restore.sh [--yes] <dump>                    the dump, and every change after it
-#   ./restore.sh [--yes] <dump> 'YYYY-MM-DD HH:MM:SS'   ... up to that moment (UTC)
-#   ./restore.sh --help                            this text
+#   ./restore.sh                                     list the dumps kept
+#   ./restore.sh --key FILE [--yes] <dump>           the dump, and every change after it
+#   ./restore.sh --key FILE [--yes] <dump> 'YYYY-MM-DD HH:MM:SS'   ... up to that moment (UTC)
+#   ./restore.sh --help                              this text
 #
-# It asks before it stops anything, naming the Compose project; --yes
-# answers for you (without a terminal, it is required).
+# FILE is the backups' private key (backup-private-key.pem, which the bake
+# wrote and you moved off the host): the dumps are encrypted to its
+# certificate. It goes to the backup service on standard input, never into
+# a file there. It asks before it stops anything, naming the Compose
+# project; --yes answers for you (without a terminal, it is required).
 #
-# 1. Check the dump and its binary logs; a damaged one is refused before
-#    anything stops, and the live database is left as it is.
+# 1. Check the dump and its binary logs (they must decrypt with the key); a
+#    damaged one, or the wrong key, is refused before anything stops, and
+#    the live database is left as it is.
 # 2. Stop the app replicas, the only writers.
 # 3. Replace the database with the dump and replay the binary logs, as root
 #    through the database's own socket (the backup service's user may only
@@ -40,7 +44,7 @@ as_root() {
 # The replay's SQL run as root; fails if either end does.
 replay() {
     failed=$(mktemp)
-    { backup replay "$@" || echo failed > "$failed"; } | as_root && [ ! -s "$failed" ]
+    { backup replay "$@" < "$key" || echo failed > "$failed"; } | as_root && [ ! -s "$failed" ]
     status=$?
     rm -f "$failed"
     return "$status"
@@ -55,11 +59,17 @@ refuse() {
     exit 2
 }
 
-yes="" dump="" moment=""
-for argument in "$@"; do
+yes="" dump="" moment="" key=""
+while [ "$#" -gt 0 ]; do
+    argument=$1
+    shift
     case "$argument" in
         -h | --help) usage; exit 0 ;;
         -y | --yes) yes=1 ;;
+        -k | --key)
+            [ "$#" -gt 0 ] || refuse "--key needs the private key's file"
+            key=$1
+            shift ;;
         -*) refuse "unknown option $argument" ;;
         *)
             if [ -z "$dump" ]; then dump=$argument
@@ -77,7 +87,14 @@ fi
 set -- "$dump"
 [ -z "$moment" ] || set -- "$dump" "$moment"
 
-backup verify "$@"
+if [ -z "$key" ]; then
+    [ -t 0 ] || refuse "the dumps are encrypted: give their private key with --key FILE"
+    printf "restore: the file of the backups' private key: "
+    read -r key
+fi
+[ -f "$key" ] && [ -r "$key" ] || refuse "no private key to read at '$key'"
+
+backup verify "$@" < "$key"
 
 project=$(docker compose config | sed -n 's/^name: //p')
 if [ -z "$yes" ]; then

@@ -254,7 +254,9 @@ class NativeStack:
         return run(command, env=service.env(), timeout=120).stdout
 
     def backup_shell(self, script):
-        run(["sh", "-c", script], cwd=self.layout.workdir / "backups")
+        """A shell in the backups folder, with the backup service's settings."""
+        env = services.backup(self.layout).env()
+        run(["sh", "-c", script], cwd=self.layout.workdir / "backups", env=env)
 
     def restore(self, *args):
         """What restore.sh does with Compose: check the dump, stop the app,
@@ -263,18 +265,19 @@ class NativeStack:
         backup, django = services.backup(self.layout), services.django(self.layout)
         outputs = []
 
-        def step(service, *command):
+        def step(service, *command, key=False):
             result = run(
                 ["sh", service.entrypoint, *command],
                 env=service.env(),
                 cwd=self.layout.workdir,
+                input=self.layout.backup_key.read_text() if key else "",
                 check=False,
                 timeout=300,
             )
             outputs.append(result.stdout + result.stderr)
             return result.returncode == 0
 
-        if not step(backup, "backup", "verify", *args):
+        if not step(backup, "backup", "verify", *args, key=True):
             return 1, "".join(outputs)
         for replica in self.replicas:
             replica.stop()
@@ -291,11 +294,12 @@ class NativeStack:
     def replay(self, backup, args, outputs):
         """restore.sh's replay: the backup service's SQL, run as root through
         the socket, out of the binary log; True when both ends succeeded."""
-        with tempfile.TemporaryFile() as errors:
+        with self.layout.backup_key.open() as key, tempfile.TemporaryFile() as errors:
             replay = subprocess.Popen(  # noqa: S603 (our own arguments)
                 ["sh", backup.entrypoint, "backup", "replay", *args],
                 env=backup.env(),
                 cwd=self.layout.workdir,
+                stdin=key,
                 stdout=subprocess.PIPE,
                 stderr=errors,
             )

@@ -56,6 +56,11 @@ class Layout:
         return self.project / "secrets" / name
 
     @property
+    def backup_key(self):
+        """The backups' private key, where the bake left it for the user to move."""
+        return self.project / "backup-private-key.pem"
+
+    @property
     def secrets(self):
         return {path.name: path.read_text() for path in (self.project / "secrets").iterdir()}
 
@@ -304,7 +309,7 @@ def backup(layout):
     schedule = {
         name: value
         for name, value in compose_file(layout.project)["services"]["backup"]["environment"].items()
-        if name.startswith(("BACKUP_", "BINLOG_"))
+        if name.startswith(("BACKUP_", "BINLOG_")) and not name.endswith("_FILE")
     }
     # Without a database (tier 3), an address where none answers.
     database = layout.database or {"DB_HOST": "127.0.0.1", "DB_PORT": "1", "DB_NAME": "board"}
@@ -322,6 +327,7 @@ def backup(layout):
             # over TCP from 127.0.0.1, stands in for the backup user.
             "DB_USER": "root",
             "DB_PASSWORD_FILE": str(layout.secret_file("MYSQL_ROOT_PASSWORD")),
+            "BACKUP_CERTIFICATE_FILE": str(layout.secret_file("BACKUP_CERTIFICATE")),
             **schedule,
         },
         settings={"BACKUP_DIR": str(backups)},

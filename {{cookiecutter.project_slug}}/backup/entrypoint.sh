@@ -10,19 +10,23 @@
 #   backup list               the dumps kept, oldest first
 #   backup health             the age of the last good dump; fails when it
 #                             is older than BACKUP_INTERVAL plus an hour
-#   backup verify <dump> [<moment>]
+#   backup verify <dump> [<moment>] < private-key.pem
 #                             check a dump, its binary logs and the moment;
 #                             touch nothing
-#   backup replay <dump> [<moment>]
+#   backup replay <dump> [<moment>] < private-key.pem
 #                             check them, then print the SQL that replaces
 #                             DB_NAME with the dump and replays its binary
 #                             logs, up to <moment> (UTC, 'YYYY-MM-DD HH:MM:SS')
 #                             if given. restore.sh runs it as root in the
 #                             db container: DB_USER may only read.
 #
-# Each dump is a folder named by its UTC time, holding dump.sql.gz, the
-# binary logs written after it (binlogs/), and checksums of both; every file
-# is readable by its owner only. Any other command (a shell, say) runs as it is.
+# Each dump is a folder named by its UTC time, holding dump.sql.gz.cms, the
+# binary logs written after it (binlogs/*.cms), and checksums of both; every
+# file is readable by its owner only. Both are encrypted before they reach
+# the volume (OpenSSL's CMS, AES-256-GCM) to the certificate
+# BACKUP_CERTIFICATE_FILE names, whose private key is kept off this host:
+# only verify and replay need it, on standard input. Any other command (a
+# shell, say) runs as it is.
 set -eu
 umask 077
 
@@ -31,7 +35,7 @@ backups="${BACKUP_DIR:-/backups}"
 
 # 1. Fail fast on a missing, empty or non-numeric setting, naming it.
 require_settings() {
-    for name in DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD_FILE \
+    for name in DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD_FILE BACKUP_CERTIFICATE_FILE \
         BACKUP_INTERVAL BACKUP_KEEP BINLOG_INTERVAL; do
         value=$(printenv "$name") || value=""
         [ -n "$value" ] || { echo "backup: $name must be set and non-empty" >&2; exit 1; }
@@ -54,8 +58,9 @@ require_settings() {
 # 2. Render the clients' options: the password goes in a file only this
 #    user reads, never on a command line, where `ps` would show it.
 render_options() {
-    options=$(mktemp)
-    trap 'rm -f "$options"' EXIT
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    options="$work/options"
     printf '[client]\nhost=%s\nport=%s\nuser=%s\npassword="%s"\n' \
         "$DB_HOST" "$DB_PORT" "$DB_USER" "$(cat "$DB_PASSWORD_FILE")" > "$options"
 }
@@ -83,7 +88,7 @@ lock() {
         fi
     done
     echo $$ > "$backups/.lock/pid"
-    trap 'rm -f "$options"; rm -rf "$backups/.lock"' EXIT
+    trap 'rm -rf "$work" "$backups/.lock"' EXIT
 }
 
 # Finished dumps only: one being written (.partial-<time>) is not a dump.
@@ -95,12 +100,12 @@ latest() {
     list | tail -n 1
 }
 
-# The binary log and position a dump starts at, from its header:
+# The binary log and position a dump starts at, from the line of its header
+# that says so (in $1):
 # "-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000004', SOURCE_LOG_POS=158;"
 # (MariaDB: CHANGE MASTER TO MASTER_LOG_FILE=..., MASTER_LOG_POS=...).
 start_of() {
-    gzip -dc "$1/dump.sql.gz" | head -n 40 \
-        | sed -n "s/.*_LOG_FILE='\([^']*\)', *[A-Z]*_LOG_POS=\([0-9]*\).*/\1 \2/p"
+    sed -n "s/.*_LOG_FILE='\([^']*\)', *[A-Z]*_LOG_POS=\([0-9]*\).*/\1 \2/p" "$1"
 }
 
 # Whether a client has an option (MySQL's and MariaDB's differ).
@@ -153,18 +158,41 @@ ship_binlogs() {
             ;;
     esac
     for name in $wanted; do
+        # The plain log only in memory (a private tmpfs), encrypted on its
+        # way to the volume.
         mysqlbinlog --defaults-extra-file="$options" --read-from-remote-server --raw \
-            --result-file="$chain/binlogs/.partial-" "$name"
-        # mysqlbinlog makes its files readable by the group whatever the umask.
-        chmod 600 "$chain/binlogs/.partial-$name"
-        mv "$chain/binlogs/.partial-$name" "$chain/binlogs/$name"
-        (cd "$chain/binlogs" && sha256sum "$name" >> SHA256SUMS)
+            --result-file="$work/" "$name"
+        encrypt < "$work/$name" > "$chain/binlogs/.partial-$name.cms"
+        rm -f "$work/$name"
+        mv "$chain/binlogs/.partial-$name.cms" "$chain/binlogs/$name.cms"
+        (cd "$chain/binlogs" && sha256sum "$name.cms" >> SHA256SUMS)
     done
 }
 
-# The binary logs a chain holds, in order.
+# The binary logs a chain holds, in order, by their server names.
 shipped() {
-    find "$1/binlogs" -name '*.[0-9]*' ! -name '.*' -exec basename {} \; 2>/dev/null | sort
+    find "$1/binlogs" -name '*.cms' ! -name '.*' -exec basename {} .cms \; 2>/dev/null | sort
+}
+
+# Standard input encrypted to the backups' certificate, on standard output.
+encrypt() {
+    openssl cms -encrypt -binary -stream -aes-256-gcm -outform DER "$BACKUP_CERTIFICATE_FILE"
+}
+
+# A file decrypted with the private key from standard input, on standard output.
+decrypt() {
+    openssl cms -decrypt -binary -inform DER -in "$1" -inkey "$key"
+}
+
+# The private key, from standard input, into the private tmpfs: it must be
+# the key of the certificate the backups are encrypted to.
+read_key() {
+    key="$work/key.pem"
+    cat > "$key"
+    [ -s "$key" ] || refuse "the backups' private key must come on standard input (restore.sh --key FILE)"
+    wanted=$(openssl x509 -in "$BACKUP_CERTIFICATE_FILE" -noout -pubkey)
+    given=$(openssl pkey -in "$key" -pubout 2>/dev/null) || refuse "what came on standard input is no private key"
+    [ "$given" = "$wanted" ] || refuse "that is not the private key of the certificate the backups are encrypted to"
 }
 
 # A consistent dump, without blocking writers (--single-transaction), that
@@ -190,33 +218,41 @@ dump() {
     # server has none, and no table that mysqldump could read them from.
     masking=""
     ! supports mysqldump --masking-policies || masking=--skip-masking-policies
+    # On its way to gzip and the encryption, awk notes the line that says
+    # where in the binary logs the dump starts, and the last line.
+    seen="$work/seen"
     # shellcheck disable=SC2086  # no word when empty
     mysqldump --defaults-extra-file="$options" --single-transaction "$position" $gtids $masking \
         --flush-logs --routines --events --triggers --hex-blob --no-tablespaces "$DB_NAME" \
-        | gzip > "$partial/dump.sql.gz"
-    (cd "$partial" && sha256sum dump.sql.gz > SHA256SUMS)
-    if ! check_dump "$partial" || ! start_of "$partial" | grep -q .; then
+        | awk -v seen="$seen" '/_LOG_FILE=/ && !start { start = $0 } { print; last = $0 }
+            END { print start > seen; print last > seen }' \
+        | gzip | encrypt > "$partial/dump.sql.gz.cms" && encrypted=1 || encrypted=""
+    (cd "$partial" && sha256sum dump.sql.gz.cms > SHA256SUMS)
+    start_of "$seen" > "$partial/start"
+    # mysqldump writes its last line only when it finished.
+    if [ -z "$encrypted" ] || ! tail -n 1 "$seen" | grep -q '^-- Dump completed' \
+        || ! grep -q . "$partial/start"; then
         rm -rf "$partial"
         echo "backup: the dump of $DB_NAME at $stamp did not check out" >&2
         return 1
     fi
-    start_of "$partial" > "$partial/start"
     mv "$partial" "$backups/$stamp"
     # The previous chain ends where this dump starts.
     ship_binlogs "$previous" "$(cut -d ' ' -f 1 "$backups/$stamp/start")"
-    echo "backup: dumped $DB_NAME to $stamp ($(wc -c < "$backups/$stamp/dump.sql.gz") bytes compressed)" >&2
+    echo "backup: dumped $DB_NAME to $stamp ($(wc -c < "$backups/$stamp/dump.sql.gz.cms") bytes, encrypted)" >&2
     list | head -n "-$BACKUP_KEEP" | while read -r old; do
         rm -rf "${backups:?}/$old"
         echo "backup: removed dump $old (BACKUP_KEEP=$BACKUP_KEEP)" >&2
     done
 }
 
-# A dump is whole when its checksum holds, it decompresses, and mysqldump
-# wrote its last line, which it does only when it finished.
+# A dump is whole when its checksum holds, it decrypts (which also proves
+# it unchanged: AES-GCM), it decompresses, and mysqldump wrote its last line,
+# which it does only when it finished.
 check_dump() {
     (cd "$1" && sha256sum --check --quiet SHA256SUMS) \
-        && gzip --test "$1/dump.sql.gz" \
-        && gzip -dc "$1/dump.sql.gz" | tail -n 1 | grep -q '^-- Dump completed'
+        && decrypt "$1/dump.sql.gz.cms" | gzip --test \
+        && decrypt "$1/dump.sql.gz.cms" | gzip -dc | tail -n 1 | grep -q '^-- Dump completed'
 }
 
 # A dump to restore: it exists and checks out, and so do its binary logs;
@@ -226,11 +262,15 @@ verify() {
     case "$1" in
         */* | .* | '') refuse "no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')" ;;
     esac
-    [ -f "$chain/dump.sql.gz" ] || refuse "no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')"
+    [ -f "$chain/dump.sql.gz.cms" ] || refuse "no dump named '$1'; the dumps kept: $(list | tr '\n' ' ')"
     check_dump "$chain" || refuse "dump $1 is damaged (truncated or corrupted): refusing it"
     if [ -f "$chain/binlogs/SHA256SUMS" ]; then
         (cd "$chain/binlogs" && sha256sum --check --quiet SHA256SUMS) \
             || refuse "a binary log of dump $1 is damaged: refusing it"
+        for name in $(shipped "$chain"); do
+            decrypt "$chain/binlogs/$name.cms" > /dev/null \
+                || refuse "binary log $name of dump $1 is damaged: refusing it"
+        done
     fi
     if [ -n "$moment" ]; then
         echo "$moment" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$' \
@@ -259,7 +299,7 @@ replay() {
     name="\`$DB_NAME\`"
     printf 'DROP DATABASE IF EXISTS %s;\nCREATE DATABASE %s CHARACTER SET utf8mb4;\nUSE %s;\n' \
         "$name" "$name" "$name"
-    gzip -dc "$chain/dump.sql.gz"
+    decrypt "$chain/dump.sql.gz.cms" | gzip -dc
     logs=$(shipped "$chain")
     if [ -n "$logs" ]; then
         read -r _ position < "$chain/start"
@@ -270,15 +310,21 @@ replay() {
         # server that ran them once would skip them silently.
         gtids=""
         ! supports mysqlbinlog --skip-gtids || gtids=--skip-gtids
+        # mysqlbinlog reads files: the plain logs go to the private tmpfs.
+        mkdir "$work/binlogs"
+        for log in $logs; do
+            decrypt "$chain/binlogs/$log.cms" > "$work/binlogs/$log"
+        done
         # shellcheck disable=SC2086  # one file name per word; no word when empty
-        (cd "$chain/binlogs" && TZ=UTC mysqlbinlog --database="$DB_NAME" --start-position="$position" \
+        (cd "$work/binlogs" && TZ=UTC mysqlbinlog --database="$DB_NAME" --start-position="$position" \
             $gtids ${moment:+"--stop-datetime=$moment"} $logs || echo "mysqlbinlog failed;")
+        rm -rf "$work/binlogs"
     fi
 }
 
 # Seconds since dump $1 was written.
 age_of() {
-    echo $(($(date +%s) - $(stat -c %Y "$backups/$1/dump.sql.gz")))
+    echo $(($(date +%s) - $(stat -c %Y "$backups/$1/dump.sql.gz.cms")))
 }
 
 health() {
@@ -327,8 +373,8 @@ case "${1:-} ${2:-}" in
                     dump
                 fi
                 ;;
-            verify) verify "${3:-}" "${4:-}" ;;
-            replay) replay "${3:-}" "${4:-}" ;;
+            verify) read_key && verify "${3:-}" "${4:-}" ;;
+            replay) read_key && replay "${3:-}" "${4:-}" ;;
             *) echo "backup: no command '$2' (forever, now, ship, list, health, verify, replay)" >&2 && exit 1 ;;
         esac
         ;;

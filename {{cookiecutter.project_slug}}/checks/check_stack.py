@@ -1416,17 +1416,24 @@ def takes_a_post(browser):
         return False
 
 
-# Ways a dump gets damaged, as shell scripts run in the backups folder on a
-# copy of a good dump ($1): truncated; truncated with checksums made to
-# match (as by a copy that rewrote them); a byte changed in a binary log.
+# Ways a dump gets damaged, as shell scripts run in the backup service's
+# backups folder on a copy of a good dump ($1): truncated; a byte changed
+# with checksums made to match (as by a copy that rewrote them); replaced by
+# a dump cut short, encrypted to the same certificate, checksums matching;
+# a byte changed in a binary log.
 DAMAGE = {
-    "truncated": "head -c 300 $1/dump.sql.gz > cut && mv cut $1/dump.sql.gz",
-    "truncated with matching checksums": (
-        "gzip -dc $1/dump.sql.gz | head -n 20 | gzip > cut && mv cut $1/dump.sql.gz"
-        " && (cd $1 && sha256sum dump.sql.gz > SHA256SUMS)"
+    "truncated": "head -c 300 $1/dump.sql.gz.cms > cut && mv cut $1/dump.sql.gz.cms",
+    "a byte changed with matching checksums": (
+        "printf X | dd of=$1/dump.sql.gz.cms bs=1 seek=2000 conv=notrunc"
+        " && (cd $1 && sha256sum dump.sql.gz.cms > SHA256SUMS)"
+    ),
+    "cut short and encrypted anew": (
+        "printf -- '-- MySQL dump\\nCREATE TABLE cut (id INT);\\n' | gzip"
+        " | openssl cms -encrypt -binary -aes-256-gcm -outform DER -out $1/dump.sql.gz.cms"
+        " $BACKUP_CERTIFICATE_FILE && (cd $1 && sha256sum dump.sql.gz.cms > SHA256SUMS)"
     ),
     "a binary log corrupted": (
-        "log=$(ls $1/binlogs/*.0* | head -n 1) && printf X | dd of=$log bs=1 seek=200 conv=notrunc"
+        "log=$(ls $1/binlogs/*.cms | head -n 1) && printf X | dd of=$log bs=1 seek=200 conv=notrunc"
     ),
 }
 
@@ -1473,7 +1480,7 @@ def check_a_dump_being_written_is_not_taken_for_a_good_one(stack):
     stack.backup("now")
     good = latest_dump(stack)
     partial = ".partial-99991231T235959Z"
-    stack.backup_shell(f"cp -rp {good} {partial} && touch {partial}/dump.sql.gz")
+    stack.backup_shell(f"cp -rp {good} {partial} && touch {partial}/dump.sql.gz.cms")
     try:
         listed = stack.backup("list").split()
         health = stack.backup("health")
@@ -1509,7 +1516,9 @@ class ComposeStack:
     # benchmarking network, which no real client has.
     PROXY_CLIENTS = "198.18.0.0/15"
 
-    def __init__(self):
+    def __init__(self, backup_key=None):
+        """backup_key: the file of the backups' private key, for a restore."""
+        self.backup_key = backup_key
         self.config = json.loads(self.compose("config", "--format", "json"))
         services = self.config["services"]
         haproxy = services["haproxy"]["environment"]
@@ -1726,9 +1735,10 @@ class ComposeStack:
 
     def restore(self, *args):
         """The project's restore.sh, from the project folder (the current one);
-        --backups, which brings it here, is the confirmation it asks for."""
+        --backups, which brings it here, is the confirmation it asks for, and
+        --backup-key the backups' private key."""
         result = subprocess.run(  # noqa: S603 (our own arguments)
-            ["sh", "restore.sh", "--yes", *args],  # noqa: S607
+            ["sh", "restore.sh", "--yes", "--key", str(self.backup_key), *args],  # noqa: S607
             capture_output=True,
             text=True,
             check=False,
@@ -1898,12 +1908,24 @@ def main():
     parser.add_argument(
         "--abuse", action="store_true", help="also attack the site, one hostile client at a time"
     )
+    parser.add_argument(
+        "--backup-key",
+        type=Path,
+        default=Path("backup-private-key.pem"),
+        help="the backups' private key, which --backups restores with "
+        "(default: %(default)s, where the bake wrote it)",
+    )
     options = parser.parse_args()
     if not __debug__:
         sys.exit("check_stack: the checks are assertions; run it without python -O")
     if not shutil.which("docker"):
         sys.exit("check_stack: the docker command is not installed")
-    stack = ComposeStack()
+    if options.backups and not options.backup_key.is_file():
+        sys.exit(
+            f"check_stack: --backups restores dumps, which needs the backups' private key: "
+            f"no file {options.backup_key}; give it with --backup-key FILE"
+        )
+    stack = ComposeStack(backup_key=options.backup_key)
     if (options.failover or options.abuse) and not stack.client_network:
         sys.exit(
             "check_stack: --failover and --abuse play many clients, each from an address of "
