@@ -148,6 +148,27 @@ def test_every_database_user_is_made_by_db_users_sh_with_the_secrets_compose_giv
     )
 
 
+def test_an_image_given_by_digest_in_the_production_overlay_is_pulled_by_it(bake):
+    # README.md, "Kubernetes": a digest in place of a tag, for each release.
+    project = bake(kubernetes=True)
+    kustomization = project / "k8s/overlays/production/kustomization.yaml"
+    digest = "sha256:" + "0123456789abcdef" * 4
+    text = kustomization.read_text()
+    app = f"  - name: {project.name}-app\n    newName: registry.example.com/{project.name}/app\n"
+    assert app + '    newTag: "1.0.0"\n' in text
+    kustomization.write_text(
+        text.replace(app + '    newTag: "1.0.0"\n', app + f"    digest: {digest}\n")
+    )
+    objects = yaml.safe_load_all(run([tool("kubectl"), "kustomize", kustomization.parent]).stdout)
+    images = {
+        container["image"]
+        for obj in objects
+        if "template" in obj.get("spec", {})
+        for container in containers_of(obj)
+    }
+    assert f"registry.example.com/{project.name}/app@{digest}" in images
+
+
 def test_the_dev_database_is_one_instance_and_says_it_is_not_highly_available(k8s_project):
     _, objects = render(k8s_project, "dev")
     assert by_kind(objects, "StatefulSet")["db"]["spec"]["replicas"] == 1
