@@ -397,7 +397,11 @@ printf '%s\\n' "$(echo "$*" | tr '\\n' ' ' | sed 's/ *$//')" >> "$DOCKER_CALLS"
 case "$*" in
     "compose config") echo "name: community_board" ;;
     "compose ps --quiet app") echo replica-1 ;;
+    "compose ps --all --quiet app") printf 'replica-1\\nreplica-2\\n' ;;
+    "inspect --format "*" replica-2") echo "healthy 0" ;;
     *"$DOCKER_FAILS"*) exit 1 ;;
+    # Ctrl-C while this call runs: the terminal signals the script too.
+    *"$DOCKER_INTERRUPTED"*) kill -INT "$PPID" ;;
     # What the backup service got on standard input: the key's first line.
     *"backup verify"* | *"backup replay"*)
         printf 'stdin: %s\\n' "$(head -n 1)" >> "$DOCKER_CALLS" ;;
@@ -415,15 +419,19 @@ def host_script(default_project, tmp_path):
 
     (tmp_path / "key.pem").write_text(KEY)
 
-    def script(name, *args, failing="no such call"):
-        """failing: the docker calls that contain it fail. `key` in args is
-        the path of a private key's file."""
+    def script(name, *args, failing="no such call", interrupted="no such call"):
+        """failing: the docker calls that contain it fail; interrupted: the
+        script gets a SIGINT during them. `key` in args is the path of a
+        private key's file."""
         args = [str(tmp_path / "key.pem") if arg == "key" else arg for arg in args]
         calls.write_text("")
         result = run(
             ["sh", default_project / name, *args],
             env=clean_env(
-                PATH=f"{tmp_path}:/usr/bin:/bin", DOCKER_CALLS=str(calls), DOCKER_FAILS=failing
+                PATH=f"{tmp_path}:/usr/bin:/bin",
+                DOCKER_CALLS=str(calls),
+                DOCKER_FAILS=failing,
+                DOCKER_INTERRUPTED=interrupted,
             ),
             input="",  # no terminal: nobody to ask
             check=False,
@@ -442,6 +450,38 @@ def test_a_host_script_explains_itself_and_refuses_what_it_does_not_know(host_sc
     assert refused.returncode == 2, refused
     assert refused.stderr.count("\n") == 1 and "--help" in refused.stderr, refused.stderr
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("failing", "summary"),
+    [
+        ("compose build", "deploy: FAILED: the build failed (above); nothing changed"),
+        ("compose run", "deploy: FAILED: the migrations failed (above); the old replicas keep"),
+    ],
+)
+def test_a_deploy_whose_build_or_migration_fails_says_so_in_one_line(
+    host_script, failing, summary
+):
+    failed, calls = host_script("deploy.sh", failing=failing)
+    assert failed.returncode == 1 and failed.stderr.startswith(summary), failed
+    assert not any(call.startswith("compose up") for call in calls), calls
+
+
+def test_a_deploy_interrupted_while_new_replicas_start_removes_them_and_keeps_the_old(
+    host_script,
+):
+    interrupted, calls = host_script("deploy.sh", interrupted="compose up")
+    assert interrupted.returncode == 130, interrupted
+    assert "removing new replica replica-2" in interrupted.stderr
+    assert calls[-2:] == ["stop replica-2", "rm replica-2"], calls
+    assert "stop replica-1" not in calls
+
+
+def test_a_deploy_interrupted_while_old_replicas_stop_finishes_stopping_them(host_script):
+    interrupted, calls = host_script("deploy.sh", interrupted="stop replica-1")
+    assert interrupted.returncode == 130, interrupted
+    assert "stopping the old ones first" in interrupted.stderr
+    assert "rm replica-1" in calls and "stop replica-2" not in calls, calls
 
 
 def test_restore_checks_the_dump_then_asks_before_it_stops_anything(host_script):

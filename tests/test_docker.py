@@ -17,8 +17,11 @@ README says what that leaves unproven for the other choices).
 """
 
 import json
+import os
 import re
 import secrets
+import signal
+import subprocess
 import time
 import warnings
 
@@ -389,6 +392,39 @@ def test_a_deploy_whose_replicas_fail_their_healthcheck_leaves_the_old_ones_serv
     assert deploy.returncode != 0
     assert "a new replica failed its healthcheck; the old replicas keep serving" in deploy.stderr
     assert set(shipped_driver.containers("app")) == old
+    assert_no_failed_request(stack, load, since)
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_deploy_interrupted_while_new_replicas_start_leaves_the_old_ones_serving(
+    stack, shipped_driver
+):
+    # Ctrl-C in a terminal signals the whole foreground process group.
+    old = set(shipped_driver.containers("app"))
+    since = CHECKS.logs_time()
+    with CHECKS.Load(shipped_driver) as load:
+        load.run_for(1)
+        deploy = subprocess.Popen(  # noqa: S603 (our own arguments)
+            ["sh", "deploy.sh"],  # noqa: S607
+            cwd=stack.project,
+            env=stack.engine.env(COMPOSE_FILE=stack.files),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            process_group=0,
+        )
+        lines = []
+        for line in deploy.stdout:
+            lines.append(line)
+            if line.startswith("deploy: starting"):
+                time.sleep(2)  # the new replicas are being created and started
+                os.killpg(deploy.pid, signal.SIGINT)
+                break
+        output = "".join(lines) + deploy.stdout.read()
+        assert deploy.wait(timeout=300) == 130, output
+        load.run_for(1)
+    assert "removing the new replicas, the old ones keep serving" in output, output
+    assert set(shipped_driver.containers("app")) == old, output
     assert_no_failed_request(stack, load, since)
 
 
