@@ -459,9 +459,7 @@ def test_a_host_script_explains_itself_and_refuses_what_it_does_not_know(host_sc
         ("compose run", "deploy: FAILED: the migrations failed (above); the old replicas keep"),
     ],
 )
-def test_a_deploy_whose_build_or_migration_fails_says_so_in_one_line(
-    host_script, failing, summary
-):
+def test_a_deploy_whose_build_or_migration_fails_says_so_in_one_line(host_script, failing, summary):
     failed, calls = host_script("deploy.sh", failing=failing)
     assert failed.returncode == 1 and failed.stderr.startswith(summary), failed
     assert not any(call.startswith("compose up") for call in calls), calls

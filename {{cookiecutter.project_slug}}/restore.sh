@@ -4,7 +4,10 @@
 #
 #   ./restore.sh                                     list the dumps kept
 #   ./restore.sh --key FILE [--yes] <dump>           the dump, and every change after it
-#   ./restore.sh --key FILE [--yes] <dump> 'YYYY-MM-DD HH:MM:SS'   ... up to that moment (UTC)
+#   ./restore.sh --key FILE [--yes] <dump> 'YYYY-MM-DD HH:MM:SS'   ... up to that moment
+#
+# The moment is the site's time, in the time zone of the backup service's
+# TZ (the time_zone answer); the dumps are named by their time in UTC.
 #   ./restore.sh --help                              this text
 #
 # FILE is the backups' private key (backup-private-key.pem, which the bake

@@ -63,6 +63,10 @@ class NativeStack:
             haproxy_settings=haproxy_settings or {},
         )
         self.domain = self.layout.domain
+        # The site's, in which a restore reads its moment (as under Compose).
+        self.time_zone = services.compose_file(self.project)["services"]["backup"]["environment"][
+            "TZ"
+        ]
         self.stats_password = self.layout.secrets["HAPROXY_STATS_PASSWORD"]
         self.mariadb = mariadb
         self.database_name = f"stack_{self.layout.ports['app']}"

@@ -306,9 +306,10 @@ def acme(layout):
 
 def backup(layout):
     """The backup service; it runs commands (backup now, backup restore), not a server."""
+    environment = compose_file(layout.project)["services"]["backup"]["environment"]
     schedule = {
         name: value
-        for name, value in compose_file(layout.project)["services"]["backup"]["environment"].items()
+        for name, value in environment.items()
         if name.startswith(("BACKUP_", "BINLOG_")) and not name.endswith("_FILE")
     }
     # Without a database (tier 3), an address where none answers.
@@ -330,7 +331,8 @@ def backup(layout):
             "BACKUP_CERTIFICATE_FILE": str(layout.secret_file("BACKUP_CERTIFICATE")),
             **schedule,
         },
-        settings={"BACKUP_DIR": str(backups)},
+        # The site's time zone is optional: UTC without it.
+        settings={"BACKUP_DIR": str(backups), "TZ": environment["TZ"]},
         rendered=None,
         check=None,
         serve=["backup", "forever"],

@@ -16,8 +16,8 @@
 #   backup replay <dump> [<moment>] < private-key.pem
 #                             check them, then print the SQL that replaces
 #                             DB_NAME with the dump and replays its binary
-#                             logs, up to <moment> (UTC, 'YYYY-MM-DD HH:MM:SS')
-#                             if given. restore.sh runs it as root in the
+#                             logs, up to <moment> ('YYYY-MM-DD HH:MM:SS', the
+#                             site's time in TZ; UTC without it) if given. restore.sh runs it as root in the
 #                             db container: DB_USER may only read.
 #
 # Each dump is a folder named by its UTC time, holding dump.sql.gz.cms, the
@@ -272,15 +272,20 @@ verify() {
                 || refuse "binary log $name of dump $1 is damaged: refusing it"
         done
     fi
+    taken=$(echo "$1" | sed 's/^\(....\)\(..\)\(..\)T\(..\)\(..\)\(..\)Z$/\1-\2-\3 \4:\5:\6/')
+    taken_here=$(date -d "$taken UTC" '+%Y-%m-%d %H:%M:%S %Z')
     if [ -n "$moment" ]; then
+        # Read in the site's time zone (TZ), as its users see the time;
+        # mysqlbinlog gets it in UTC.
         echo "$moment" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$' \
-            || refuse "the moment must read 'YYYY-MM-DD HH:MM:SS' (UTC), not '$moment'"
-        taken=$(echo "$1" | sed 's/^\(....\)\(..\)\(..\)T\(..\)\(..\)\(..\)Z$/\1-\2-\3 \4:\5:\6/')
-        if expr "$moment" \< "$taken" >/dev/null; then
-            refuse "$moment is before dump $1 was taken ($taken UTC): choose an earlier dump"
+            || refuse "the moment must read 'YYYY-MM-DD HH:MM:SS' (the site's time, ${TZ:-UTC}), not '$moment'"
+        seconds=$(date -d "$moment" +%s 2>/dev/null) || refuse "there is no moment '$moment' in ${TZ:-UTC}"
+        utc=$(date -u -d "@$seconds" '+%Y-%m-%d %H:%M:%S')
+        if expr "$utc" \< "$taken" >/dev/null; then
+            refuse "$moment $(date -d "$moment" +%Z) is before dump $1 was taken ($taken_here): choose an earlier dump"
         fi
     fi
-    echo "backup: dump $1 checks out" >&2
+    echo "backup: dump $1 (taken $taken_here) checks out" >&2
 }
 
 refuse() {
@@ -303,7 +308,7 @@ replay() {
     logs=$(shipped "$chain")
     if [ -n "$logs" ]; then
         read -r _ position < "$chain/start"
-        echo "backup: and the SQL of $(echo "$logs" | wc -l) binary logs${moment:+ up to $moment UTC}" >&2
+        echo "backup: and the SQL of $(echo "$logs" | wc -l) binary logs${moment:+ up to $moment ($utc UTC)}" >&2
         # A failing mysqlbinlog leaves a line that is not SQL, so that the
         # mysql that runs this fails too.
         # The logged changes run as new ones (--skip-gtids): with GTIDs, a
@@ -317,7 +322,7 @@ replay() {
         done
         # shellcheck disable=SC2086  # one file name per word; no word when empty
         (cd "$work/binlogs" && TZ=UTC mysqlbinlog --database="$DB_NAME" --start-position="$position" \
-            $gtids ${moment:+"--stop-datetime=$moment"} $logs || echo "mysqlbinlog failed;")
+            $gtids ${moment:+"--stop-datetime=$utc"} $logs || echo "mysqlbinlog failed;")
         rm -rf "$work/binlogs"
     fi
 }

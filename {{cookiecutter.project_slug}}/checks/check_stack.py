@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import datetime
 import io
 import ipaddress
 import json
@@ -51,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPResponse
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 import urllib3
@@ -1363,11 +1365,13 @@ def write_posts(browser, label, count=3):
     return titles
 
 
-def next_second():
-    """The next whole second, in UTC as a restore takes it; back once it has begun."""
+def next_second(stack):
+    """The next whole second, in the site's time zone as a restore takes it;
+    back once it has begun."""
     moment = int(time.time()) + 1
     time.sleep(moment - time.time() + 0.05)
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+    zone = ZoneInfo(stack.time_zone)
+    return datetime.datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def latest_dump(stack):
@@ -1384,7 +1388,7 @@ def check_a_restore_to_a_point_in_time_brings_back_exactly_the_posts_before_it(s
     stack.backup("now")
     dump = latest_dump(stack)
     write_posts(browser, "before the moment")
-    moment = next_second()
+    moment = next_second(stack)
     time.sleep(1)  # the posts after the moment are written in a later second
     after = write_posts(browser, "after the moment")
     stack.backup("now")  # copies the binary logs that the first dump needs
@@ -1442,6 +1446,7 @@ DAMAGE = {
 BAD_MOMENTS = {
     "2000-01-01 00:00:00": "is before dump",
     "yesterday": "the moment must read 'YYYY-MM-DD HH:MM:SS'",
+    "2026-02-30 12:00:00": "there is no moment",
 }
 
 
@@ -1521,6 +1526,8 @@ class ComposeStack:
         self.backup_key = backup_key
         self.config = json.loads(self.compose("config", "--format", "json"))
         services = self.config["services"]
+        # The site's, in which a restore reads its moment.
+        self.time_zone = services["backup"]["environment"].get("TZ", "UTC")
         haproxy = services["haproxy"]["environment"]
         # The web servers: HAProxy starts once they are healthy.
         self.proxies = list(services["haproxy"]["depends_on"])
