@@ -9,6 +9,7 @@ shows. Debian's nginx, apache2 and haproxy stand in for the images' servers.
 
 import re
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -398,6 +399,8 @@ case "$*" in
     "compose config") echo "name: community_board" ;;
     "compose ps --quiet app") echo replica-1 ;;
     "compose ps --all --quiet app") printf 'replica-1\\nreplica-2\\n' ;;
+    "compose ps --services --status running") [ -n "$DOCKER_STACK_DOWN" ] || echo haproxy ;;
+    "compose config --format json") echo '{"name": "community_board"}' ;;
     "inspect --format "*" replica-2") echo "healthy 0" ;;
     *"$DOCKER_FAILS"*) exit 1 ;;
     # Ctrl-C while this call runs: the terminal signals the script too.
@@ -419,19 +422,21 @@ def host_script(default_project, tmp_path):
 
     (tmp_path / "key.pem").write_text(KEY)
 
-    def script(name, *args, failing="no such call", interrupted="no such call"):
+    def script(name, *args, failing="no such call", interrupted="no such call", down=False):
         """failing: the docker calls that contain it fail; interrupted: the
-        script gets a SIGINT during them. `key` in args is the path of a
-        private key's file."""
+        script gets a SIGINT during them; down: no stack runs. `key` in args
+        is the path of a private key's file."""
         args = [str(tmp_path / "key.pem") if arg == "key" else arg for arg in args]
         calls.write_text("")
+        interpreter = sys.executable if name.endswith(".py") else "sh"
         result = run(
-            ["sh", default_project / name, *args],
+            [interpreter, default_project / name, *args],
             env=clean_env(
                 PATH=f"{tmp_path}:/usr/bin:/bin",
                 DOCKER_CALLS=str(calls),
                 DOCKER_FAILS=failing,
                 DOCKER_INTERRUPTED=interrupted,
+                DOCKER_STACK_DOWN="1" if down else "",
             ),
             input="",  # no terminal: nobody to ask
             check=False,
@@ -450,6 +455,25 @@ def test_a_host_script_explains_itself_and_refuses_what_it_does_not_know(host_sc
     assert refused.returncode == 2, refused
     assert refused.stderr.count("\n") == 1 and "--help" in refused.stderr, refused.stderr
     assert calls == []
+
+
+def test_the_stack_checks_say_in_one_line_when_no_stack_runs(host_script):
+    refused, calls = host_script("checks/check_stack.py", down=True)
+    assert refused.returncode == 1, refused
+    assert refused.stderr == (
+        "check_stack: the stack community_board is not running here; "
+        "start it first: docker compose up -d --wait\n"
+    )
+
+
+def test_the_stack_checks_name_the_stack_and_what_they_do_before_they_do_it(host_script):
+    refused, calls = host_script("checks/check_stack.py", "--backups", "--backup-key", "key")
+    assert refused.returncode == 1, refused
+    assert refused.stderr == (
+        "check_stack: this signs up users and writes posts, destroys and restores the "
+        "database on the stack community_board; confirm with --yes\n"
+    )
+    assert all(call.startswith(("compose ps", "compose config")) for call in calls), calls
 
 
 @pytest.mark.parametrize(

@@ -143,4 +143,4 @@ class ComposeProject:
 
     def check_stack(self, *options):
         """Run the baked project's own checks/check_stack.py against this stack."""
-        return self.run(sys.executable, "checks/check_stack.py", *options)
+        return self.run(sys.executable, "checks/check_stack.py", "--yes", *options)

@@ -1902,6 +1902,33 @@ def run_checks(stack, checks):
     return failed
 
 
+def confirm(options):
+    """Name the stack the checks are about to change, and ask (or take --yes).
+    Nothing is asked, and nothing done, when no stack runs here."""
+    try:
+        running = ComposeStack.docker("compose", "ps", "--services", "--status", "running")
+        project = json.loads(ComposeStack.docker("compose", "config", "--format", "json"))["name"]
+    except RuntimeError as error:
+        sys.exit(f"check_stack: run it in the project's folder; {error}".rstrip())
+    running = running.split()
+    if "haproxy" not in running:
+        sys.exit(
+            f"check_stack: the stack {project} is not running here; "
+            "start it first: docker compose up -d --wait"
+        )
+    harm = ["signs up users and writes posts"]
+    harm += ["kills and restarts containers"] * options.failover
+    harm += ["attacks the site"] * options.abuse
+    harm += ["destroys and restores the database"] * options.backups
+    what = f"this {', '.join(harm)} on the stack {project}"
+    if options.yes:
+        return
+    if not sys.stdin.isatty():
+        sys.exit(f"check_stack: {what}; confirm with --yes")
+    if input(f"check_stack: {what}. Go on? [y/N] ").strip().lower() not in {"y", "yes"}:
+        sys.exit("check_stack: nothing done")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1914,6 +1941,12 @@ def main():
     )
     parser.add_argument(
         "--abuse", action="store_true", help="also attack the site, one hostile client at a time"
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask first: the checks sign up users and write posts, and the options "
+        "above kill containers, attack the site or destroy the database",
     )
     parser.add_argument(
         "--backup-key",
@@ -1932,6 +1965,7 @@ def main():
             f"check_stack: --backups restores dumps, which needs the backups' private key: "
             f"no file {options.backup_key}; give it with --backup-key FILE"
         )
+    confirm(options)
     stack = ComposeStack(backup_key=options.backup_key)
     if (options.failover or options.abuse) and not stack.client_network:
         sys.exit(
