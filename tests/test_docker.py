@@ -428,6 +428,25 @@ def test_a_deploy_interrupted_while_new_replicas_start_leaves_the_old_ones_servi
     assert_no_failed_request(stack, load, since)
 
 
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_new_secret_key_rolled_out_as_the_readme_says_logs_nobody_out(stack, shipped_driver):
+    browser = CHECKS.Browser(shipped_driver)
+    user = CHECKS.unique("member")
+    assert browser.sign_up(user).status_code == 302
+    assert browser.log_in(user).status_code == 302
+    readme = (stack.project / "README.md").read_text()
+    commands = re.search(r"\{ openssl rand -hex 32;.*?deploy\.sh\n", readme, re.DOTALL).group()
+    key = stack.project / "secrets/DJANGO_SECRET_KEY"
+    old = key.read_text()
+    rolled = stack.run("sh", "-c", commands)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    new, *rest = key.read_text().splitlines()
+    assert rest == [old] and new != old
+    # Still logged in: the form to write a post, not the log-in page.
+    answer = browser.get("/posts/new/", allow_redirects=False)
+    assert answer.status_code == 200, (answer.status_code, answer.headers.get("Location"))
+
+
 # The Kubernetes manifests' pods: the dev overlay with every proxy. The
 # server stand-in is MySQL's Debian line (module docstring); Kubernetes runs
 # the 8.4 the bake names, which the operator also runs: the db image builds

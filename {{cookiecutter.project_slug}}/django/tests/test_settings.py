@@ -118,6 +118,15 @@ def test_a_secret_comes_from_the_file_its_file_variable_names(tmp_path):
     assert values["DATABASES"]["default"]["PASSWORD"] == "from-the-file"
 
 
+def test_the_lines_after_the_secret_key_are_the_keys_it_replaced(tmp_path):
+    # A new key goes on top; sessions signed with the old one stay valid.
+    key = tmp_path / "key"
+    key.write_text("n" * 50 + "\n" + "o" * 50 + "\n\n")
+    env = production_env(DJANGO_SECRET_KEY_FILE=str(key), DJANGO_SECRET_KEY=None)
+    values = settings_in(env, "SECRET_KEY", "SECRET_KEY_FALLBACKS")
+    assert values == {"SECRET_KEY": "n" * 50, "SECRET_KEY_FALLBACKS": ["o" * 50]}
+
+
 def test_missing_secret_key_without_debug_is_a_clear_error():
     # Empty counts as missing; being set at all, it also wins over the
     # project's secrets/ folder.

@@ -45,7 +45,12 @@ def env_list(name):
 
 DEBUG = env.bool("DJANGO_DEBUG", False)
 
-SECRET_KEY = secret("DJANGO_SECRET_KEY")
+# The key's first line is the key; any lines after it are the keys it
+# replaced, still accepted for what they signed (sessions, reset links)
+# until that expires: a new key logs nobody out (README.md, "Secrets").
+SECRET_KEY, *SECRET_KEY_FALLBACKS = [
+    line.strip() for line in secret("DJANGO_SECRET_KEY").splitlines() if line.strip()
+] or [""]
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
