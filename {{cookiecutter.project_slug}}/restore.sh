@@ -5,16 +5,16 @@
 #   ./restore.sh                                     list the dumps kept
 #   ./restore.sh --key FILE [--yes] <dump>           the dump, and every change after it
 #   ./restore.sh --key FILE [--yes] <dump> 'YYYY-MM-DD HH:MM:SS'   ... up to that moment
+#   ./restore.sh --help                              this text
 #
 # The moment is the site's time, in the time zone of the backup service's
 # TZ (the time_zone answer); the dumps are named by their time in UTC.
-#   ./restore.sh --help                              this text
-#
 # FILE is the backups' private key (backup-private-key.pem, which the bake
 # wrote and you moved off the host): the dumps are encrypted to its
-# certificate. It goes to the backup service on standard input, never into
-# a file there. It asks before it stops anything, naming the Compose
-# project; --yes answers for you (without a terminal, it is required).
+# certificate. It goes to the backup service on standard input, which keeps
+# it in memory (its tmpfs) for the restore alone. It asks before it stops
+# anything, naming the Compose project; --yes answers for you (without a
+# terminal, it is required).
 #
 # 1. Check the dump and its binary logs (they must decrypt with the key); a
 #    damaged one, or the wrong key, is refused before anything stops, and

@@ -17,8 +17,9 @@
 #                             check them, then print the SQL that replaces
 #                             DB_NAME with the dump and replays its binary
 #                             logs, up to <moment> ('YYYY-MM-DD HH:MM:SS', the
-#                             site's time in TZ; UTC without it) if given. restore.sh runs it as root in the
-#                             db container: DB_USER may only read.
+#                             site's time in TZ; UTC without it) if given.
+#                             restore.sh runs it as root in the db
+#                             container: DB_USER may only read.
 #
 # Each dump is a folder named by its UTC time, holding dump.sql.gz.cms, the
 # binary logs written after it (binlogs/*.cms), and checksums of both; every
@@ -190,9 +191,9 @@ read_key() {
     key="$work/key.pem"
     cat > "$key"
     [ -s "$key" ] || refuse "the backups' private key must come on standard input (restore.sh --key FILE)"
-    wanted=$(openssl x509 -in "$BACKUP_CERTIFICATE_FILE" -noout -pubkey)
+    expected=$(openssl x509 -in "$BACKUP_CERTIFICATE_FILE" -noout -pubkey)
     given=$(openssl pkey -in "$key" -pubout 2>/dev/null) || refuse "what came on standard input is no private key"
-    [ "$given" = "$wanted" ] || refuse "that is not the private key of the certificate the backups are encrypted to"
+    [ "$given" = "$expected" ] || refuse "that is not the private key of the certificate the backups are encrypted to"
 }
 
 # A consistent dump, without blocking writers (--single-transaction), that
