@@ -197,6 +197,36 @@ def test_the_bake_says_where_the_backups_private_key_is_and_to_move_it(tmp_path)
     assert "backup-private-key.pem" not in again.stdout, "a re-bake made a new key pair"
 
 
+def test_the_readme_names_every_file_the_bake_writes(variant_project):
+    # Its "Files" table: a row names a file, a folder (ending in /), or a
+    # file by its name beside its folder's first file.
+    readme = (variant_project / "README.md").read_text()
+    table = readme.split("\n## Files\n", 1)[1].split("\n## ", 1)[0]
+    named = {
+        span
+        for row in table.splitlines()
+        if row.startswith("| ")
+        for span in re.findall(r"`([^`]+)`", row.split("|")[1])
+    }
+    ignored = {"secrets", "__pycache__"}
+    written = [
+        path.relative_to(variant_project)
+        for path in variant_project.rglob("*")
+        if path.is_file() and not ignored & set(path.relative_to(variant_project).parts)
+    ]
+    unnamed = [
+        str(path)
+        for path in written
+        if not any(
+            str(path) == name
+            or (name.endswith("/") and str(path).startswith(name))
+            or ("/" not in name and path.name == name)
+            for name in named
+        )
+    ]
+    assert unnamed == []
+
+
 def test_the_project_records_its_name_description_and_authors(cookies):
     answers = {"author_name": 'Ada "AL" Lovelace', "author_email": "ada@example.org"}
     project = cookies.bake(extra_context=answers).project_path
