@@ -275,11 +275,20 @@ def site_problems(a):
         )
     if not is_time_zone(a["time_zone"]):
         yield f"time_zone {a['time_zone']!r} is not an IANA time zone (like Asia/Seoul or UTC)"
-    if a["language_code"] not in DJANGO_LANGUAGES:
+    if not is_language(a["language_code"]):
         yield (
             f"language_code {a['language_code']!r} is not a language Django translates "
-            "(like ko, en or pt-br)"
+            "(like ko, en, en-us or pt-br)"
         )
+
+
+def is_language(code):
+    """One Django translates, or one of its regions (Django's own default,
+    en-us, or ko-kr: Django falls back to en or ko), in Django's lower case."""
+    base, _, region = code.partition("-")
+    return code in DJANGO_LANGUAGES or (
+        base in DJANGO_LANGUAGES and len(region) == 2 and region.isalpha() and region.islower()
+    )
 
 
 def problems(answers):

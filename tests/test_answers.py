@@ -147,6 +147,8 @@ REFUSED = {
         "language_code 'tlh' is not a language Django translates",
     ),
     "language in capitals": ({"language_code": "pt-BR"}, "language_code 'pt-BR'"),
+    "a region of no translated language": ({"language_code": "tlh-us"}, "language_code 'tlh-us'"),
+    "a region that is no region": ({"language_code": "ko-korea"}, "language_code 'ko-korea'"),
 }
 
 
@@ -182,6 +184,8 @@ ACCEPTED = {
     "a one-label host name": {"domain_name": "intranet"},
     "a regional language": {"language_code": "pt-br"},
     "a script variant": {"language_code": "zh-hans"},
+    "Django's own default, a region of a translated language": {"language_code": "en-us"},
+    "a region of Korean": {"language_code": "ko-kr"},
     "the newest Python": {"python_version": "3.14"},
     "the oldest HAProxy line": {"haproxy_version": "2.6"},
     "the longest database name": {"db_name": "d" * answers.MAX_DB_NAME},

@@ -54,6 +54,20 @@ def test_project_suite_passes_on_sqlite_and_on_mariadb(default_project, mariadb)
     assert "skipped" not in mariadb_summary, results["MariaDB"].stdout
 
 
+def test_a_regional_language_code_passes_djangos_checks_and_translates(cookies):
+    # ko-kr, as Django's own en-us: Django falls back to the language.
+    project = cookies.bake(extra_context={"language_code": "ko-kr"}).project_path
+    code = (
+        "from django.conf import settings; from django.utils import translation; "
+        "translation.activate(settings.LANGUAGE_CODE); print(translation.gettext('Log in'))"
+    )
+    command = [sys.executable, "manage.py"]
+    env = clean_env(DJANGO_DEBUG="0")
+    run([*command, "check", "--fail-level", "WARNING"], cwd=project / "django", env=env)
+    shown = run([*command, "shell", "-v", "0", "-c", code], cwd=project / "django", env=env).stdout
+    assert shown.strip() == "로그인"
+
+
 def test_default_project_serves_the_board_after_migrate_and_runserver(cookies, tmp_path):
     # A fresh default bake and a clean environment: no DJANGO_* or DB_* at
     # all, so the secret key must come from the .env the template wrote and
