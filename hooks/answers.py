@@ -52,6 +52,8 @@ RESERVED_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"
 # Django's test runner creates test_<db_name>; MySQL names are at most 64.
 MAX_DB_NAME = 64 - len("test_")
 MAX_DB_USER = 32
+# RFC 2606's domains for examples, which an ACME CA refuses as a contact.
+RESERVED_MAIL_DOMAINS = {"example.com", "example.net", "example.org"}
 # The users db/users.sh (and the MySQL image, root) make beside the app's.
 RESERVED_DB_USERS = {"root", "migrate", "backup"}
 MAX_REPLICAS = 100
@@ -325,5 +327,12 @@ def warnings(answers):
         found.append(
             f"tls=acme: a public ACME CA such as Let's Encrypt only certifies public DNS names, "
             f"and {domain!r} is not one; it works with a test CA only (see README.md)."
+        )
+    email = str(answers["acme_email"])
+    if answers["tls"] == "acme" and email.rpartition("@")[2].lower() in RESERVED_MAIL_DOMAINS:
+        found.append(
+            f"tls=acme: the CA refuses the contact {email!r} (a domain reserved for examples), "
+            "so the first certificate order would fail: bake with acme_email=<yours>, or set "
+            "ACME_EMAIL in docker-compose.yml."
         )
     return found

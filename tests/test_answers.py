@@ -230,7 +230,25 @@ def test_mysql_80_is_warned_about_and_the_others_are_not():
     ],
 )
 def test_acme_for_a_name_no_public_ca_certifies_is_warned_about(tls, domain, warned):
-    found = answers.warnings({**DEFAULTS, "tls": tls, "domain_name": domain})
+    mine = {"acme_email": "ops@board.kr"}
+    found = answers.warnings({**DEFAULTS, **mine, "tls": tls, "domain_name": domain})
     assert bool(found) == warned, found
     if warned:
         assert f"{domain!r} is not one" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("tls", "email", "warned"),
+    [
+        ("acme", "you@example.com", True),
+        ("acme", "Ops@EXAMPLE.org", True),
+        ("acme", "ops@board.kr", False),
+        ("self-signed", "you@example.com", False),
+    ],
+)
+def test_acme_with_an_example_contact_is_warned_about(tls, email, warned):
+    answers_given = {**DEFAULTS, "tls": tls, "domain_name": "board.kr", "acme_email": email}
+    found = answers.warnings(answers_given)
+    assert bool(found) == warned, found
+    if warned:
+        assert f"the CA refuses the contact {email!r}" in found[0]
