@@ -403,8 +403,10 @@ case "$*" in
     "compose config --format json") echo '{"name": "community_board"}' ;;
     "inspect --format "*" replica-2") echo "healthy 0" ;;
     *"$DOCKER_FAILS"*) exit 1 ;;
-    # Ctrl-C while this call runs: the terminal signals the script too.
-    *"$DOCKER_INTERRUPTED"*) kill -INT "$PPID" ;;
+    # The script interrupted while this call runs. TERM, not Ctrl-C's INT:
+    # a test run started in the background ignores INT, and so would the
+    # script; both go to the same trap.
+    *"$DOCKER_INTERRUPTED"*) kill -TERM "$PPID" ;;
     # What the backup service got on standard input: the key's first line.
     *"backup verify"* | *"backup replay"*)
         printf 'stdin: %s\\n' "$(head -n 1)" >> "$DOCKER_CALLS" ;;
@@ -424,7 +426,7 @@ def host_script(default_project, tmp_path):
 
     def script(name, *args, failing="no such call", interrupted="no such call", down=False):
         """failing: the docker calls that contain it fail; interrupted: the
-        script gets a SIGINT during them; down: no stack runs. `key` in args
+        script gets a SIGTERM during them; down: no stack runs. `key` in args
         is the path of a private key's file."""
         args = [str(tmp_path / "key.pem") if arg == "key" else arg for arg in args]
         calls.write_text("")

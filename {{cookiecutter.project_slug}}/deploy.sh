@@ -12,7 +12,7 @@
 #    once (the web servers send those requests to another replica) and
 #    finishes the requests it accepted.
 # If a new replica fails its healthcheck, the new ones are removed, the old
-# ones keep serving, and this exits non-zero. An interrupt (Ctrl-C) before
+# ones keep serving, and this exits non-zero. An interrupt (Ctrl-C, a TERM) before
 # step 4 removes the new replicas too; during step 4 it finishes stopping
 # the old ones, as the new ones serve: either way as many replicas run as
 # before, and it exits 130. Migrations that ran stay (step 2's rule makes
