@@ -24,9 +24,11 @@ PORTS = {
     "apache": 18081,
     "haproxy": 18090,
     "stats": 18091,
+    "haproxy-metrics": 18094,
     "https": 18092,
     "acme": 18093,
     "app": 18100,
+    "app-metrics": 18101,
 }
 REPLICAS = ["127.0.0.11", "127.0.0.12"]
 

@@ -53,7 +53,7 @@ class NativeStack:
         base.chmod(0o755)
         self.tls_mode = tls_mode_of(project)
         self.tls = self.tls_mode != "none"
-        names = ["haproxy", "stats", "app", *self.proxies]
+        names = ["haproxy", "stats", "haproxy-metrics", "app", "app-metrics", *self.proxies]
         names += ["https"] * self.tls + ["acme"] * (self.tls_mode == "acme")
         self.layout = services.Layout(
             project=self.project,

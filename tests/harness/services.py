@@ -32,7 +32,8 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 class Layout:
     """Where a baked project's services run natively: one folder, loopback ports.
 
-    ports: the listening port of "haproxy", "stats", each proxy and "app".
+    ports: the listening port of "haproxy", "stats", "haproxy-metrics", each
+    proxy, "app" and "app-metrics".
     database: the DB_* variables for MySQL/MariaDB, or None for SQLite.
     """
 
@@ -207,6 +208,7 @@ def haproxy(layout):
     required = {
         "HAPROXY_PORT": str(layout.ports["haproxy"]),
         "HAPROXY_STATS_PORT": str(layout.ports["stats"]),
+        "HAPROXY_METRICS_PORT": str(layout.ports["haproxy-metrics"]),
         "HAPROXY_STATS_USER": "admin",
         "HAPROXY_STATS_PASSWORD_FILE": str(layout.secret_file("HAPROXY_STATS_PASSWORD")),
         "DOMAIN_NAME": layout.domain,
@@ -258,6 +260,7 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
         "DJANGO_SETTINGS_MODULE": f"{layout.project.name}.settings",
         "STATIC_ROOT": str(layout.static_root),
         "GUNICORN_BIND": f"{host}:{layout.ports['app']}",
+        "GUNICORN_METRICS_BIND": f"{host}:{layout.ports['app-metrics']}",
         "GUNICORN_WORKERS": "2",
         "DJANGO_COLLECTSTATIC": "1" if collectstatic else "0",
         "DB_WAIT_TIMEOUT": "30",

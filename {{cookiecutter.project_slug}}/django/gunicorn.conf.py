@@ -5,6 +5,7 @@ can be changed per deployment without rebuilding the image.
 """
 
 import os
+import tempfile
 
 from environs import Env
 
@@ -27,9 +28,36 @@ wsgi_app = "{{ cookiecutter.project_slug }}.wsgi:application"
 def on_starting(server):
     """Server hook, run once in the master before any worker forks: every
     answer leaves in one write, so a replica that dies mid-answer cannot leave
-    a client with headers and half a body (see the module's docstring).
-    Loading this file changes nothing; only starting a server does."""
+    a client with headers and half a body (see the module's docstring); and
+    the workers' metrics go to files in a fresh folder (below). Loading this
+    file changes nothing; only starting a server does."""
     install_one_write_response()
+    # Read by prometheus_client when it is first imported, which must be
+    # after this line in the master and in every worker.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-")
+
+
+# Metrics (README.md, "Metrics and alerts"): each worker counts its requests
+# (django-prometheus) into files in that folder, and the master serves all of
+# them summed, on a port of its own that no web server passes requests to.
+metrics_bind = env.str("GUNICORN_METRICS_BIND", "0.0.0.0:9100")  # noqa: S104
+
+
+def when_ready(server):
+    """Server hook, in the master once it listens: serve the metrics."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    host, _, port = metrics_bind.rpartition(":")
+    start_http_server(int(port), addr=host, registry=registry)
+
+
+def child_exit(server, worker):
+    """Server hook: a worker's gauges go with it; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 # All interfaces of the container's own network namespace; Compose publishes

@@ -36,8 +36,8 @@ export HAPROXY_CLIENT_SIGNUPS="${HAPROXY_CLIENT_SIGNUPS:-20}"
 #    whole number above 0 is refused here, by name, rather than in HAProxy's
 #    words about a line of its config (or, as 0, by refusing every client).
 require_settings() {
-    for name in HAPROXY_PORT{% if tls %} HAPROXY_HTTPS_PORT{% endif %} HAPROXY_STATS_PORT HAPROXY_STATS_USER \
-        HAPROXY_STATS_PASSWORD_FILE DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}{% if cookiecutter.tls == "acme" %} ACME_HOST ACME_PORT{% endif %}; do
+    for name in HAPROXY_PORT{% if tls %} HAPROXY_HTTPS_PORT{% endif %} HAPROXY_STATS_PORT HAPROXY_METRICS_PORT \
+        HAPROXY_STATS_USER HAPROXY_STATS_PASSWORD_FILE DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}{% if cookiecutter.tls == "acme" %} ACME_HOST ACME_PORT{% endif %}; do
         value=$(printenv "$name") || value=""
         [ -n "$value" ] || { echo "haproxy: $name must be set and non-empty" >&2; exit 1; }
         # A secret comes as a file (Compose and Kubernetes secrets), so that
@@ -127,8 +127,8 @@ render_config() {
     export HAPROXY_CLIENT_CONNECTIONS_CLOSED=$((HAPROXY_CLIENT_CONNECTIONS * 2))
     # shellcheck disable=SC2016
     (umask 077 && HAPROXY_STATS_PASSWORD=$(cat "$HAPROXY_STATS_PASSWORD_FILE") \
-        && export HAPROXY_STATS_PASSWORD && envsubst '${HAPROXY_PORT}{% if tls %} ${HAPROXY_HTTPS_PORT} ${HAPROXY_CERTIFICATE} ${HAPROXY_HTTPS_SUFFIX}{% endif %} ${HAPROXY_STATS_PORT} ${HAPROXY_STATS_USER}
-        ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}
+        && export HAPROXY_STATS_PASSWORD && envsubst '${HAPROXY_PORT}{% if tls %} ${HAPROXY_HTTPS_PORT} ${HAPROXY_CERTIFICATE} ${HAPROXY_HTTPS_SUFFIX}{% endif %} ${HAPROXY_STATS_PORT} ${HAPROXY_METRICS_PORT}
+        ${HAPROXY_STATS_USER} ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}
         ${HAPROXY_TRUSTED_PROXIES_FILE} ${HAPROXY_CLIENT_CONNECTIONS} ${HAPROXY_CLIENT_CONNECTIONS_CLOSED}
         ${HAPROXY_CLIENT_REQUESTS} ${HAPROXY_CLIENT_WRITES} ${HAPROXY_CLIENT_WRITES_AT_ONCE}
         ${HAPROXY_CLIENT_LOGINS} ${HAPROXY_CLIENT_SIGNUPS}' \

@@ -3,6 +3,8 @@ from django.contrib.auth import get_user_model
 
 from board.models import Post
 
+from .processes import Gunicorn
+
 
 @pytest.fixture(autouse=True)
 def test_settings(settings):
@@ -47,3 +49,10 @@ def staff(make_user):
 @pytest.fixture
 def post(author):
     return Post.objects.create(author=author, title="Hello board", content="First post.")
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    server = Gunicorn.start(tmp_path / "db.sqlite3")
+    yield server
+    server.stop()

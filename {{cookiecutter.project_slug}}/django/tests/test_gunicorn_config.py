@@ -10,6 +10,7 @@ from .processes import DJANGO_DIR, child_env, run
 CONFIG = str(DJANGO_DIR / "gunicorn.conf.py")
 VARIABLES = (
     "GUNICORN_BIND",
+    "GUNICORN_METRICS_BIND",
     "GUNICORN_WORKERS",
     "GUNICORN_THREADS",
     "GUNICORN_TIMEOUT",
@@ -31,6 +32,7 @@ def load(monkeypatch, **env):
 def test_defaults_suit_the_container(monkeypatch):
     config = load(monkeypatch)
     assert config["bind"] == "0.0.0.0:8000"
+    assert config["metrics_bind"] == "0.0.0.0:9100"
     assert 3 <= config["workers"] <= 8
     assert config["worker_class"].endswith(".gunicorn_worker.DrainingThreadWorker")
     assert config["threads"] == 4
@@ -44,6 +46,7 @@ def test_every_value_comes_from_the_environment(monkeypatch):
     config = load(
         monkeypatch,
         GUNICORN_BIND="127.0.0.1:9000",
+        GUNICORN_METRICS_BIND="127.0.0.1:9001",
         GUNICORN_WORKERS="2",
         GUNICORN_THREADS="8",
         GUNICORN_TIMEOUT="60",
@@ -51,7 +54,7 @@ def test_every_value_comes_from_the_environment(monkeypatch):
         GUNICORN_KEEPALIVE="3",
         FORWARDED_ALLOW_IPS="10.0.0.0/8",
     )
-    assert config["bind"] == "127.0.0.1:9000"
+    assert (config["bind"], config["metrics_bind"]) == ("127.0.0.1:9000", "127.0.0.1:9001")
     assert (config["workers"], config["threads"]) == (2, 8)
     assert (config["timeout"], config["graceful_timeout"], config["keepalive"]) == (60, 10, 3)
     assert config["forwarded_allow_ips"] == "10.0.0.0/8"

@@ -7,11 +7,9 @@ another replica). A request sent and then cut off, which no web server may
 retry if it is a POST, must never happen.
 """
 
-import http.client
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -21,65 +19,15 @@ from gunicorn.config import Config
 
 from {{ cookiecutter.project_slug }}.gunicorn_worker import DrainingThreadWorker, queued
 
-from .processes import DJANGO_DIR, child_env
+from .processes import one_request
 
 CLIENTS = 8
 # The kernel's count of a queue (TCP_INFO); elsewhere the worker asks select().
 LINUX_ONLY = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def one_request(port):
-    """'answered', 'refused' (safe to send elsewhere) or 'lost' (sent, then cut off)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.connect()
-    except ConnectionRefusedError:
-        return "refused"
-    try:
-        connection.request("GET", "/healthz")
-        status = connection.getresponse().status
-        return "answered" if status == 200 else "lost"
-    except (OSError, http.client.HTTPException):
-        return "lost"
-    finally:
-        connection.close()
-
-
-@pytest.fixture
-def gunicorn(tmp_path):
-    port = free_port()
-    env = child_env(
-        DJANGO_SECRET_KEY="x" * 50,
-        DJANGO_DEBUG="0",
-        DB_HOST=None,
-        DJANGO_SQLITE_PATH=str(tmp_path / "db.sqlite3"),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="2",
-    )
-    server = subprocess.Popen(  # noqa: S603 (our own command, no shell)
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=DJANGO_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while one_request(port) != "answered":
-        assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
-        time.sleep(0.1)
-    yield server, port
-    server.kill()
-    server.wait()
-
-
 def test_a_graceful_stop_answers_or_refuses_every_request_and_loses_none(gunicorn):
-    server, port = gunicorn
+    server, port = gunicorn.process, gunicorn.port
     outcomes = []
     stopping = threading.Event()
 

@@ -167,7 +167,7 @@ def test_hosts_and_origins_come_from_the_domain_and_the_environment(stack_settin
 
 def test_mysql_is_used_when_db_host_is_set(stack_settings):
     database = stack_settings["DATABASES"]["default"]
-    assert database["ENGINE"] == "django.db.backends.mysql"
+    assert database["ENGINE"] == "django_prometheus.db.backends.mysql"
     assert (database["HOST"], database["PORT"]) == ("db", "3307")
     assert (database["NAME"], database["USER"]) == ("board", "board_user")
     assert database["OPTIONS"]["charset"] == "utf8mb4"
@@ -198,7 +198,7 @@ def test_debug_runs_without_a_secret_key(laptop_settings):
 
 def test_sqlite_is_used_without_db_host(laptop_settings):
     database = laptop_settings["DATABASES"]["default"]
-    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["ENGINE"] == "django_prometheus.db.backends.sqlite3"
     assert database["NAME"] == laptop_settings["sqlite_path"]
 
 

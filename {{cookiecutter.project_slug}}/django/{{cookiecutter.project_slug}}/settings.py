@@ -92,11 +92,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "django_guid",
+    "django_prometheus",
     "board",
 ]
 
 MIDDLEWARE = [
-    # Outermost, so it sees every answer last, Content-Length already set.
+    # Metrics (gunicorn.conf.py serves them): first and last but one, so
+    # that every request is counted and timed, and every answer by its view
+    # and status, the database's 503 included.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outermost but for the metrics, so it sees every answer last, its
+    # Content-Length already set.
     "{{ cookiecutter.project_slug }}.head_requests.HeadWithoutBodyMiddleware",
     # Next, so that every line logged while a request runs names its ID.
     "django_guid.middleware.guid_middleware",
@@ -110,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Answers a log-in that axes refused (below) with its 429 page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Innermost, so it sees a view's errors first: 503 while the database is away.
     "{{ cookiecutter.project_slug }}.database_unavailable.DatabaseUnavailableMiddleware",
 ]
@@ -153,7 +160,8 @@ DB_TLS = {"ssl_ca": DB_SSL_CA, "ssl_verify_identity": True} if DB_SSL_CA else {}
 if env.str("DB_HOST", ""):
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.mysql",
+            # Django's MySQL backend, counting queries and errors for the metrics.
+            "ENGINE": "django_prometheus.db.backends.mysql",
             "HOST": env.str("DB_HOST"),
             "PORT": env.str("DB_PORT", "3306"),
             "NAME": env.str("DB_NAME"),
@@ -182,7 +190,7 @@ if env.str("DB_HOST", ""):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "django_prometheus.db.backends.sqlite3",
             "NAME": env.str("DJANGO_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
         }
     }
