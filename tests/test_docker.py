@@ -56,6 +56,9 @@ VERSION_COMMANDS = {
     "haproxy": ["haproxy", "-v"],
     "python": ["python", "--version"],
     "mysql": ["mysqld", "--version"],
+    # Their entrypoint is the server itself.
+    "prom/prometheus": ["--version"],
+    "prom/alertmanager": ["--version"],
 }
 
 
@@ -89,7 +92,7 @@ def stack(request, bake, engine, images):
 
 def drive(stack, monkeypatch):
     """checks/check_stack.py's own Compose driver, pointed at `stack`."""
-    for name, value in stack.engine.env(COMPOSE_FILE=stack.files).items():
+    for name, value in stack.engine.env(**stack.env()).items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(stack.project)
     return CHECKS.ComposeStack(backup_key=stack.project / "backup-private-key.pem")
@@ -127,7 +130,7 @@ def test_each_stand_in_runs_the_version_line_its_name_promises(engine, images, c
         answer = engine.docker("run", "--rm", "--network", "none", image, *command)
         version = re.search(r"(\d+\.\d+\.\d+)", answer.stdout + answer.stderr).group(1)
         seen[image] = version
-        assert version.startswith(re.match(r"\d+\.\d+", tag).group() + "."), (image, version)
+        assert version.startswith(re.search(r"\d+\.\d+", tag).group() + "."), (image, version)
     with capsys.disabled():
         runs = ", ".join(f"{image} runs {version}" for image, version in seen.items())
         print(f"\nstand-ins (built, or found cached, in {build_seconds:.1f} s): {runs}")
@@ -247,10 +250,94 @@ def test_every_container_runs_unprivileged_on_a_read_only_root(stack):
         assert capabilities.split() == ["CapEff:", "0000000000000000"], (service, capabilities)
         assert no_new_privileges.split() == ["NoNewPrivs:", "1"], (service, no_new_privileges)
         assert "Read-only file system" in touched, (service, touched)
-        # Only the edge network reaches out: a container on the internal
-        # networks alone has no route off them at all.
-        reaches_out = service in ("haproxy", "acme", *proxies_of(stack.project))
+        # Only the edge and alerts networks reach out: a container on the
+        # internal networks alone has no route off them at all.
+        reaches_out = service in (
+            "haproxy",
+            "acme",
+            "prometheus",
+            "alertmanager",
+            *proxies_of(stack.project),
+        )
         assert (default_routes != "0") == reaches_out, (service, default_routes)
+
+
+# Metrics and alerts: the monitoring profile, up in every stack here ---------
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_the_alert_rules_pass_their_unit_tests_in_the_prometheus_image(stack):
+    """As README.md says to run them, in the images the profile runs."""
+    for service, command in (
+        ("prometheus", ["promtool", "check", "config", "/etc/prometheus/prometheus.yml"]),
+        ("prometheus", ["promtool", "test", "rules", "/etc/prometheus/alerts.test.yml"]),
+        ("alertmanager", ["amtool", "check-config", "/etc/alertmanager/alertmanager.yml"]),
+    ):
+        result = stack.compose(
+            "run",
+            "--rm",
+            "--no-deps",
+            "--entrypoint",
+            command[0],
+            service,
+            *command[1:],
+            check=False,
+        )
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+        assert "SUCCESS" in result.stdout + result.stderr, (command, result.stdout)
+
+
+def get_json(url):
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_for(what, condition, timeout):
+    """Seconds until condition() is true; fails after `timeout` seconds."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"no {what} within {timeout} s"
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_every_tier_is_scraped_and_a_stopped_replica_raises_its_alert_until_it_is_back(
+    stack, shipped_driver, capsys
+):
+    prometheus = f"http://127.0.0.1:{shipped_driver.published('prometheus', 9090)}"
+    alertmanager = f"http://127.0.0.1:{shipped_driver.published('alertmanager', 9093)}"
+    replicas = len(shipped_driver.replicas)
+
+    def targets():
+        found = get_json(f"{prometheus}/api/v1/targets?state=active")["data"]["activeTargets"]
+        return [(target["labels"]["job"], target["health"]) for target in found]
+
+    def all_up():
+        jobs = targets()
+        return all(health == "up" for _, health in jobs) and sorted(jobs) == sorted(
+            [("alertmanager", "up"), ("haproxy", "up"), ("prometheus", "up")]
+            + [("app", "up")] * replicas
+        )
+
+    def alerting():
+        alerts = get_json(f"{alertmanager}/api/v2/alerts?active=true")
+        return {alert["labels"]["alertname"] for alert in alerts}
+
+    up = wait_for("target up", all_up, timeout=60)
+    assert "AppReplicaMissing" not in alerting()
+    shipped_driver.stop_replica(0)
+    try:
+        fired = wait_for("AppReplicaMissing", lambda: "AppReplicaMissing" in alerting(), 150)
+    finally:
+        shipped_driver.start_replica(0)
+    cleared = wait_for("clear", lambda: "AppReplicaMissing" not in alerting(), timeout=150)
+    with capsys.disabled():
+        print(
+            f"\n[monitoring] every target up after {up:.0f} s; a stopped replica's alert"
+            f" in Alertmanager after {fired:.0f} s, cleared {cleared:.0f} s after it was back"
+        )
 
 
 def test_no_secret_shows_in_docker_inspect_or_any_process_environment(stack, shipped_driver):
@@ -409,7 +496,7 @@ def test_a_deploy_interrupted_while_new_replicas_start_leaves_the_old_ones_servi
         deploy = subprocess.Popen(  # noqa: S603 (our own arguments)
             ["sh", "deploy.sh"],  # noqa: S607
             cwd=stack.project,
-            env=stack.engine.env(COMPOSE_FILE=stack.files),
+            env=stack.engine.env(**stack.env()),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

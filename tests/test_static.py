@@ -164,6 +164,9 @@ WRITABLE = {
     "apache": {"/usr/local/apache2/logs"},
     "haproxy": {"/var/lib/haproxy"},
     "acme": {TMP},
+    # Each writes to its volume (and promtool to /tmp).
+    "prometheus": {TMP},
+    "alertmanager": set(),
 }
 
 
@@ -205,10 +208,20 @@ def test_networks_go_by_trust_and_only_the_edge_reaches_out(variant_project):
     model = compose_model(variant_project)
     networks = {name: set(service["networks"]) for name, service in model["services"].items()}
     proxies = set(proxies_of(variant_project))
-    assert networks["haproxy"] == {"edge"}
+    assert networks["haproxy"] == {"edge", "monitoring"}
     for proxy in proxies:
         assert networks[proxy] == {"edge", "app"}, proxy
-    assert networks["app"] == {"app", "data"}
+    assert networks["app"] == {"app", "data", "monitoring"}
+    # Prometheus and Alertmanager see the metrics ports and nothing else;
+    # only their own network reaches out, besides the edge.
+    for name in ("prometheus", "alertmanager"):
+        assert networks[name] == {"monitoring", "alerts"}, name
+    assert {name for name, on in networks.items() if "monitoring" in on} == {
+        "haproxy",
+        "app",
+        "prometheus",
+        "alertmanager",
+    }
     for name in ("db", "migrate", "backup"):
         assert networks[name] == {"data"}, name
     if "acme" in networks:
@@ -222,7 +235,7 @@ def test_networks_go_by_trust_and_only_the_edge_reaches_out(variant_project):
         "app",
     }
     internal = {name for name, network in model["networks"].items() if network.get("internal")}
-    assert internal == {"app", "data"}
+    assert internal == {"app", "data", "monitoring"}
 
 
 def published_ports(project):
@@ -234,7 +247,7 @@ def published_ports(project):
 
 
 def test_only_the_chosen_ports_are_published_and_never_the_database(proxy_project):
-    expected = {"haproxy": [80, 443, 8888]}
+    expected = {"haproxy": [80, 443, 8888], "prometheus": [9090], "alertmanager": [9093]}
     defaults = {"nginx": 8000, "apache": 8001}
     expected |= {proxy: [defaults[proxy]] for proxy in proxies_of(proxy_project)}
     assert published_ports(proxy_project) == expected

@@ -34,8 +34,10 @@ def run(command, *, cwd=None, env=None, check=True, timeout=600, input=None):
 
 
 def compose_model(project):
-    """The baked project's compose file as Compose itself resolves it."""
-    return json.loads(run([COMPOSE, "config", "--format", "json"], cwd=project).stdout)
+    """The baked project's compose file as Compose itself resolves it, every
+    profile's services included."""
+    command = [COMPOSE, "--profile", "*", "config", "--format", "json"]
+    return json.loads(run(command, cwd=project).stdout)
 
 
 def describe(command, result):

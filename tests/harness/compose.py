@@ -95,10 +95,15 @@ class ComposeProject:
         files = ("docker-compose.yml", self.checks, self.override, self.extra)
         return ":".join(str(file) for file in files if file)
 
-    def compose(self, *args, file_only=False, check=True, timeout=900):
+    def env(self, file_only=False):
+        """What points Compose at this stack, the monitoring profile included:
+        every scenario runs with Prometheus scraping."""
         files = "docker-compose.yml" if file_only else self.files
+        return {"COMPOSE_FILE": files, "COMPOSE_PROFILES": "monitoring"}
+
+    def compose(self, *args, file_only=False, check=True, timeout=900):
         return self.engine.docker(
-            "compose", *args, cwd=self.project, check=check, timeout=timeout, COMPOSE_FILE=files
+            "compose", *args, cwd=self.project, check=check, timeout=timeout, **self.env(file_only)
         )
 
     def timed(self, what, *args):
@@ -136,7 +141,7 @@ class ComposeProject:
         return run(
             command,
             cwd=self.project,
-            env=self.engine.env(COMPOSE_FILE=self.files),
+            env=self.engine.env(**self.env()),
             check=False,
             timeout=900,
         )
