@@ -43,6 +43,7 @@ INSTALLED_MODULES = {
     "pymysql",
     "pytest",
     "pytest_django",
+    "pythonjsonlogger",
     "sqlparse",
     "typing_extensions",
     "_pytest",

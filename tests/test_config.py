@@ -73,8 +73,10 @@ def run_entrypoint(service, command, **env_changes):
 RENDERING = cases("nginx", "apache", "haproxy")
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 @pytest.mark.parametrize("service", RENDERING, indirect=True)
-def test_entrypoint_renders_a_config_its_server_accepts(service):
+def test_entrypoint_renders_a_config_its_server_accepts(service, log_format):
+    service.settings["LOG_FORMAT"] = log_format
     result = run_entrypoint(service, service.version)
     assert result.returncode == 0, result.stderr
     # Checked again here, independently of the entrypoint's own check.
@@ -82,6 +84,15 @@ def test_entrypoint_renders_a_config_its_server_accepts(service):
     text = service.rendered.read_text()
     assert "${" not in text, "a placeholder was left unrendered"
     assert "{{" not in text and "{%" not in text
+
+
+@pytest.mark.parametrize("service", RENDERING, indirect=True)
+def test_entrypoint_refuses_a_log_format_it_does_not_know_before_it_writes(service):
+    service.settings["LOG_FORMAT"] = "xml"
+    result = run_entrypoint(service, service.version)
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be json or text, not 'xml'" in result.stderr, result.stderr
+    assert not service.rendered.exists()
 
 
 @pytest.mark.parametrize("service", RENDERING, indirect=True)

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import time
 import warnings
+from functools import partial
 
 import pytest
 import requests
@@ -260,6 +261,47 @@ def test_every_container_runs_unprivileged_on_a_read_only_root(stack):
             *proxies_of(stack.project),
         )
         assert (default_routes != "0") == reaches_out, (service, default_routes)
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_every_tier_logs_each_request_as_one_json_object_named_alike(shipped_driver):
+    """docker-compose.yml sets LOG_FORMAT=json: HAProxy's, each web server's,
+    Gunicorn's and Django's lines parse, and name the same request alike."""
+    driver = shipped_driver
+    marker = f"json-{secrets.token_hex(4)}"
+    response = CHECKS.fetch(driver, path=f"/?q={marker}")
+    assert response.status_code == 200, response.status_code
+    web_servers = {name: partial(driver.server_logs, name) for name in driver.proxies}
+    # Each web server once directly (as HAProxy would say, over HTTPS), so
+    # that each one's format is read.
+    for name in driver.proxies:
+        direct = CHECKS.fetch(driver, name, f"/?q={marker}-{name}", headers=CHECKS.FROM_HTTPS)
+        assert direct.status_code == 200, (name, direct.status_code)
+        line = json.loads(CHECKS.logged_line(web_servers[name], f"{marker}-{name}", name))
+        assert (line["service"], line["path"], line["status"]) == (
+            name,
+            f"/?q={marker}-{name}",
+            200,
+        )
+        assert isinstance(line["duration_ms"], int) and line["client"], line
+
+    def through(logs, tier):
+        """The one line of `logs` for the request through HAProxy."""
+        # HAProxy's JSON writes a slash as \\/, which JSON allows.
+        return json.loads(CHECKS.logged_line(logs, f'{marker}"', tier))
+
+    lines = {"haproxy": through(partial(driver.server_logs, "haproxy"), "haproxy")}
+    lines["app"] = through(driver.app_logs, "app")
+    web = [through(logs, name) for name, logs in web_servers.items() if f'{marker}"' in logs()]
+    assert len(web) == 1, web
+    lines[web[0]["service"]] = web[0]
+    for tier, line in lines.items():
+        assert line["service"] == tier and line["request_id"] == response.headers["X-Request-ID"]
+        assert (line["method"], line["path"], line["status"]) == ("GET", f"/?q={marker}", 200)
+        assert isinstance(line["duration_ms"], int) and line["time"], (tier, line)
+    missing = CHECKS.fetch(driver, path=f"/{marker}/")
+    django = json.loads(CHECKS.logged_line(driver.app_logs, f"Not Found: /{marker}/", "app"))
+    assert django["request_id"] == missing.headers["X-Request-ID"] and django["level"] == "WARNING"
 
 
 # Metrics and alerts: the monitoring profile, up in every stack here ---------

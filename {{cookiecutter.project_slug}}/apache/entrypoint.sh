@@ -16,6 +16,11 @@ require_settings() {
     for name in APACHE_PORT BACKEND_HOST BACKEND_PORT DOMAIN_NAME; do
         [ -n "$(printenv "$name")" ] || { echo "apache: $name must be set and non-empty" >&2; exit 1; }
     done
+    # Every line of the access log: text, or one JSON object (README.md, "Logs").
+    case "${LOG_FORMAT:=text}" in
+        json | text) export LOG_FORMAT ;;
+        *) echo "apache: LOG_FORMAT must be json or text, not '$LOG_FORMAT'" >&2; exit 1 ;;
+    esac
 }
 
 # Every replica, as address:port: one per address of each BACKEND_HOST.
@@ -57,7 +62,7 @@ render_config() {
     # shellcheck disable=SC2016
     envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
               ${APACHE_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
-              ${APACHE_WRITE_MEMBERS}' \
+              ${APACHE_WRITE_MEMBERS} ${LOG_FORMAT}' \
         < "$template" > "$config"
 }
 

@@ -7,7 +7,7 @@ can be changed per deployment without rebuilding the image.
 import os
 import tempfile
 
-from environs import Env
+from environs import Env, validate
 
 from {{ cookiecutter.project_slug }}.gunicorn_response import install as install_one_write_response
 
@@ -112,4 +112,8 @@ limit_request_fields = 110
 accesslog = "-"
 errorlog = "-"
 loglevel = env.str("GUNICORN_LOG_LEVEL", "info")
+# LOG_FORMAT=json (as the stack runs): every line a JSON object, named as
+# every tier names it ({{ cookiecutter.project_slug }}/logs.py); otherwise the text line below.
+if env.str("LOG_FORMAT", "text", validate=validate.OneOf(["json", "text"])) == "json":
+    logger_class = "{{ cookiecutter.project_slug }}.logs.JsonLogger"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" xfp="%({x-forwarded-proto}i)s" rid="%({x-request-id}i)s" %(M)sms'  # noqa: E501

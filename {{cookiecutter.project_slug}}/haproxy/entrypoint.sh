@@ -49,6 +49,11 @@ require_settings() {
             } ;;
         esac
     done
+    # Every line of the access log: text, or one JSON object (README.md, "Logs").
+    case "${LOG_FORMAT:=text}" in
+        json | text) export LOG_FORMAT ;;
+        *) echo "haproxy: LOG_FORMAT must be json or text, not '$LOG_FORMAT'" >&2; exit 1 ;;
+    esac
     for name in HAPROXY_CLIENT_CONNECTIONS HAPROXY_CLIENT_REQUESTS HAPROXY_CLIENT_WRITES \
         HAPROXY_CLIENT_WRITES_AT_ONCE HAPROXY_CLIENT_LOGINS HAPROXY_CLIENT_SIGNUPS; do
         case "$(printenv "$name")" in
@@ -131,7 +136,7 @@ render_config() {
         ${HAPROXY_STATS_USER} ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}
         ${HAPROXY_TRUSTED_PROXIES_FILE} ${HAPROXY_CLIENT_CONNECTIONS} ${HAPROXY_CLIENT_CONNECTIONS_CLOSED}
         ${HAPROXY_CLIENT_REQUESTS} ${HAPROXY_CLIENT_WRITES} ${HAPROXY_CLIENT_WRITES_AT_ONCE}
-        ${HAPROXY_CLIENT_LOGINS} ${HAPROXY_CLIENT_SIGNUPS}' \
+        ${HAPROXY_CLIENT_LOGINS} ${HAPROXY_CLIENT_SIGNUPS} ${LOG_FORMAT}' \
         < "$template" > "$config")
 }
 

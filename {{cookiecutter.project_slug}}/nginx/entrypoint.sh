@@ -17,6 +17,11 @@ require_settings() {
     for name in NGINX_PORT BACKEND_HOST BACKEND_PORT; do
         [ -n "$(printenv "$name")" ] || { echo "nginx: $name must be set and non-empty" >&2; exit 1; }
     done
+    # Every line of the access log: text, or one JSON object (README.md, "Logs").
+    case "${LOG_FORMAT:=text}" in
+        json | text) export LOG_FORMAT ;;
+        *) echo "nginx: LOG_FORMAT must be json or text, not '$LOG_FORMAT'" >&2; exit 1 ;;
+    esac
 }
 
 # 2. Render with an explicit list of variables, so nginx's own $host,
@@ -49,7 +54,7 @@ render_config() {
     export NGINX_UPSTREAM_SERVERS
     # shellcheck disable=SC2016
     envsubst '${NGINX_USER} ${NGINX_RUN_DIR} ${NGINX_MIME_TYPES} ${NGINX_PORT} ${NGINX_RESOLVER}
-              ${NGINX_UPSTREAM_SERVERS} ${STATIC_ROOT}' < "$template" > "$config"
+              ${NGINX_UPSTREAM_SERVERS} ${STATIC_ROOT} ${LOG_FORMAT}' < "$template" > "$config"
 }
 
 # 3. Check it with nginx itself before anything serves.

@@ -75,7 +75,8 @@ class Gunicorn:
     metrics_port: int
 
     @classmethod
-    def start(cls, sqlite_path):
+    def start(cls, sqlite_path, log=subprocess.DEVNULL, **settings):
+        """log: where its output goes; settings: environment beyond these."""
         port, metrics_port = free_port(), free_port()
         env = child_env(
             DJANGO_SECRET_KEY="x" * 50,
@@ -85,6 +86,7 @@ class Gunicorn:
             GUNICORN_BIND=f"127.0.0.1:{port}",
             GUNICORN_METRICS_BIND=f"127.0.0.1:{metrics_port}",
             GUNICORN_WORKERS="2",
+            **settings,
         )
         migrated = manage("migrate", "--noinput", env=env)
         assert migrated.returncode == 0, migrated.stderr
@@ -92,8 +94,8 @@ class Gunicorn:
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
             cwd=DJANGO_DIR,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while one_request(port) != "answered":

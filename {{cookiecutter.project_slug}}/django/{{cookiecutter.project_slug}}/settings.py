@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
-from environs import Env
+from environs import Env, validate
 
 # The django/ folder: manage.py, the apps, templates, static and locale.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -306,6 +306,10 @@ DJANGO_GUID = {
     "UUID_FORMAT": "string",
 }
 
+# One JSON object per line (LOG_FORMAT=json, as the stack runs, for log
+# tools; logs.py), or readable text (the default, on a laptop). Either way
+# each line names the request ID.
+LOG_FORMAT = env.str("LOG_FORMAT", "text", validate=validate.OneOf(["json", "text"]))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -313,14 +317,15 @@ LOGGING = {
         "request_id": {"()": "django_guid.log_filters.CorrelationId"},
     },
     "formatters": {
-        "plain": {
+        "text": {
             "format": '%(asctime)s %(levelname)s %(name)s rid="%(correlation_id)s": %(message)s'
         },
+        "json": {"()": "{{ cookiecutter.project_slug }}.logs.line_formatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         },
     },

@@ -1,0 +1,73 @@
+"""logs.py: with LOG_FORMAT=json every line Gunicorn and Django write is one
+JSON object, named as every tier names it, the request ID included."""
+
+import http.client
+import json
+import time
+
+import pytest
+
+from .processes import Gunicorn
+
+REQUEST_ID = "3f0c8b1e-5d6a-4f7e-9a2b-1c3d5e7f9a0b"
+
+
+def get(port, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(
+        "GET", path, headers={"X-Request-ID": REQUEST_ID, "X-Forwarded-For": "203.0.113.7"}
+    )
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+@pytest.fixture
+def json_gunicorn(tmp_path):
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = Gunicorn.start(tmp_path / "db.sqlite3", log=log, LOG_FORMAT="json")
+    yield server, tmp_path / "gunicorn.log"
+    server.stop()
+    log.close()
+
+
+def lines_once_logged(path, text):
+    deadline = time.monotonic() + 10
+    while text not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return path.read_text().splitlines()
+
+
+def test_every_line_is_a_json_object_and_names_its_request(json_gunicorn):
+    server, log = json_gunicorn
+    assert get(server.port, '/?q="quoted"') == 200
+    assert get(server.port, "/no-such-page/") == 404
+    lines = [json.loads(line) for line in lines_once_logged(log, "Not Found")]
+    assert {"Booting worker with pid", "Listening at"} & {
+        line["message"].split(":")[0] for line in lines if "message" in line
+    }
+    access = [line for line in lines if line.get("path", "").startswith("/?q=")]
+    assert access == [
+        {
+            "time": access[0]["time"],
+            "service": "app",
+            "request_id": REQUEST_ID,
+            "client": "203.0.113.7",
+            "method": "GET",
+            "path": access[0]["path"],
+            "status": 200,
+            "bytes": access[0]["bytes"],
+            "duration_ms": access[0]["duration_ms"],
+            "scheme": "-",
+            "peer": "127.0.0.1",
+            "user_agent": "-",
+        }
+    ]
+    assert "quoted" in access[0]["path"] and access[0]["bytes"] > 0
+    (not_found,) = [line for line in lines if line.get("message", "").startswith("Not Found")]
+    assert not_found["request_id"] == REQUEST_ID
+    assert (not_found["level"], not_found["logger"], not_found["service"]) == (
+        "WARNING",
+        "django.request",
+        "app",
+    )
