@@ -10,13 +10,14 @@ import pytest
 from .processes import Gunicorn
 
 REQUEST_ID = "3f0c8b1e-5d6a-4f7e-9a2b-1c3d5e7f9a0b"
+# A client that tries to write fields of its own into the line.
+USER_AGENT = 'x", "status": 999, "request_id": "forged\\'
 
 
 def get(port, path):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request(
-        "GET", path, headers={"X-Request-ID": REQUEST_ID, "X-Forwarded-For": "203.0.113.7"}
-    )
+    headers = {"X-Request-ID": REQUEST_ID, "X-Forwarded-For": "203.0.113.7"}
+    connection.request("GET", path, headers=headers | {"User-Agent": USER_AGENT})
     status = connection.getresponse().status
     connection.close()
     return status
@@ -32,17 +33,19 @@ def json_gunicorn(tmp_path):
 
 
 def lines_once_logged(path, text):
+    """The log's whole lines once `text` is in one (Gunicorn may be writing the next)."""
     deadline = time.monotonic() + 10
-    while text not in path.read_text() and time.monotonic() < deadline:
+    while text not in (logged := path.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return path.read_text().splitlines()
+    return logged[: logged.rfind("\n") + 1].splitlines()
 
 
 def test_every_line_is_a_json_object_and_names_its_request(json_gunicorn):
     server, log = json_gunicorn
     assert get(server.port, '/?q="quoted"') == 200
     assert get(server.port, "/no-such-page/") == 404
-    lines = [json.loads(line) for line in lines_once_logged(log, "Not Found")]
+    # The 404's access line comes last, after Django's own line about it.
+    lines = [json.loads(line) for line in lines_once_logged(log, '"/no-such-page/"')]
     assert {"Booting worker with pid", "Listening at"} & {
         line["message"].split(":")[0] for line in lines if "message" in line
     }
@@ -60,7 +63,7 @@ def test_every_line_is_a_json_object_and_names_its_request(json_gunicorn):
             "duration_ms": access[0]["duration_ms"],
             "scheme": "-",
             "peer": "127.0.0.1",
-            "user_agent": "-",
+            "user_agent": USER_AGENT,
         }
     ]
     assert "quoted" in access[0]["path"] and access[0]["bytes"] > 0

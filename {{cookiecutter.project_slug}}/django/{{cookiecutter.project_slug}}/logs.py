@@ -60,8 +60,19 @@ class AccessFormatter(logging.Formatter):
         )
 
 
+class Atoms(glogging.SafeAtoms):
+    """Gunicorn's atoms as the client sent them: json.dumps escapes them,
+    where SafeAtoms would put backslashes of its own before every quote. A
+    header the request lacks is still "-"."""
+
+    def __init__(self, atoms):
+        dict.__init__(self, atoms)
+
+
 class JsonLogger(glogging.Logger):
     """Gunicorn's logger, its lines as JSON (gunicorn.conf.py's logger_class)."""
+
+    atoms_wrapper_class = Atoms
 
     def setup(self, cfg):
         super().setup(cfg)
