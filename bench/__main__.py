@@ -245,9 +245,10 @@ def seed(stack):
     subprocess.run(command, env=django.env(), check=True, capture_output=True)
 
 
-def app_server(stack, name, host, *command):
+def app_server(stack, name, host, *command, **settings):
     """Another app server for the same project, database and static files,
-    on a loopback address of its own ({host} and {port} in the command)."""
+    on a loopback address of its own ({host} and {port} in the command),
+    with `settings` added to its environment."""
     port = free_port(host)
     django = services.django(stack.layout, host)
     return Server(
@@ -255,7 +256,7 @@ def app_server(stack, name, host, *command):
         ["sh", django.entrypoint, *(part.format(host=host, port=port) for part in command)],
         host=host,
         port=port,
-        env=django.env() | {"PYTHONPATH": str(ROOT / "bench")},
+        env=django.env() | {"PYTHONPATH": str(ROOT / "bench"), **settings},
         log_path=stack.layout.workdir / f"{name}.log",
     )
 
@@ -363,7 +364,16 @@ def measure_layers(results, projects, mariadb):
             nginx_stack, "whitenoise", "127.0.0.52", "gunicorn", "--config", "gunicorn.conf.py",
             "--bind", "{host}:{port}", "whitenoise_app:application",
         )  # fmt: skip
-        with granian, whitenoise:
+        # The app as the stack runs it but for one thing, to show what that
+        # costs: its log lines as JSON, or no metrics counted.
+        gunicorn = ["gunicorn", "--config", "gunicorn.conf.py", "--bind", "{host}:{port}"]
+        json_logs = app_server(nginx_stack, "json logs", "127.0.0.53", *gunicorn, LOG_FORMAT="json")
+        settings = f"{projects['nginx'].name}.settings"
+        no_metrics = app_server(
+            nginx_stack, "no metrics", "127.0.0.54", *gunicorn,
+            DJANGO_SETTINGS_MODULE="no_metrics_settings", BENCH_PROJECT_SETTINGS=settings,
+        )  # fmt: skip
+        with granian, whitenoise, json_logs, no_metrics:
             # Each server by its role, and which stack it is in: "app (apache)".
             servers = {}
             for name, stack in stacks.items():
@@ -371,6 +381,7 @@ def measure_layers(results, projects, mariadb):
                 servers |= {f"{role}{suffix}": server for role, server in stack.servers.items()}
                 servers[f"app{suffix}"] = stack.replicas[0]
             servers |= {"granian": granian, "whitenoise": whitenoise, "database": mariadb}
+            servers |= {"json logs": json_logs, "no metrics": no_metrics}
             measure(results, servers, nginx_stack)
 
 
@@ -417,6 +428,8 @@ PAGE = {
     "Apache → Gunicorn": ["apache (apache)", "app (apache)"],
     "HAProxy → Nginx → Gunicorn": ["haproxy", "nginx", "app"],
     "HAProxy → Apache → Gunicorn": ["haproxy (apache)", "apache (apache)", "app (apache)"],
+    "Gunicorn, its log as JSON": ["json logs"],
+    "Gunicorn, no metrics": ["no metrics"],
     "Granian": ["granian"],
 }
 # The chains again, with every connection kept alive (KEEP_ALIVE).
@@ -432,10 +445,14 @@ STATIC = {
 }
 
 
+# The app as the stack runs it but for one thing (measure_layers).
+APP_VARIANTS = ("json logs", "no metrics")
+
+
 def role(server):
     """The report's column for a server: its role on the path."""
     name = server.partition(" (")[0]
-    return "app" if name in ("granian", "whitenoise") else name
+    return "app" if name in ("granian", "whitenoise", *APP_VARIANTS) else name
 
 
 def contenders(servers):
@@ -457,11 +474,11 @@ def measure(results, servers, nginx_stack):
     page, static = contenders(servers)
     for contender in page + static:  # warm up: templates, connections, caches
         wrk(contender.url, PAGE_CONNECTIONS, 1)
-    # Every server once; Apache from its own stack.
+    # Every server once; Apache from its own stack; the app's variants are the app.
     memory = {
         name.partition(" (")[0]: server
         for name, server in servers.items()
-        if " (" not in name or name == "apache (apache)"
+        if (" (" not in name or name == "apache (apache)") and name not in APP_VARIANTS
     }
     results.memory_idle = {name: memory_mib(server) for name, server in memory.items()}
     temp_tables = disk_temp_tables(servers["database"])

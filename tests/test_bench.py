@@ -18,6 +18,8 @@ PAGE = [
     "Apache → Gunicorn",
     "HAProxy → Nginx → Gunicorn",
     "HAProxy → Apache → Gunicorn",
+    "Gunicorn, its log as JSON",
+    "Gunicorn, no metrics",
     "Granian",
     "HAProxy → Nginx → Gunicorn, kept alive",
     "HAProxy → Apache → Gunicorn, kept alive",

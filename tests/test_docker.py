@@ -266,10 +266,13 @@ def test_every_container_runs_unprivileged_on_a_read_only_root(stack):
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_every_tier_logs_each_request_as_one_json_object_named_alike(shipped_driver):
     """docker-compose.yml sets LOG_FORMAT=json: HAProxy's, each web server's,
-    Gunicorn's and Django's lines parse, and name the same request alike."""
+    Gunicorn's and Django's lines parse, and name the same request alike,
+    whatever a client puts in what they log."""
     driver = shipped_driver
     marker = f"json-{secrets.token_hex(4)}"
-    response = CHECKS.fetch(driver, path=f"/?q={marker}")
+    # A client that tries to write fields of its own into the lines.
+    forger = {"User-Agent": 'x", "status": 999, "request_id": "forged\\'}
+    response = CHECKS.fetch(driver, path=f"/?q={marker}", headers=forger)
     assert response.status_code == 200, response.status_code
     web_servers = {name: partial(driver.server_logs, name) for name in driver.proxies}
     # Each web server once directly (as HAProxy would say, over HTTPS), so
@@ -297,6 +300,7 @@ def test_every_tier_logs_each_request_as_one_json_object_named_alike(shipped_dri
     lines[web[0]["service"]] = web[0]
     for tier, line in lines.items():
         assert line["service"] == tier and line["request_id"] == response.headers["X-Request-ID"]
+        assert line.get("user_agent", forger["User-Agent"]) == forger["User-Agent"], line
         assert (line["method"], line["path"], line["status"]) == ("GET", f"/?q={marker}", 200)
         assert isinstance(line["duration_ms"], int) and line["time"], (tier, line)
     missing = CHECKS.fetch(driver, path=f"/{marker}/")
