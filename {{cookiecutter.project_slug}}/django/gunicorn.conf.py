@@ -5,6 +5,7 @@ can be changed per deployment without rebuilding the image.
 """
 
 import os
+import shutil
 import tempfile
 
 from environs import Env, validate
@@ -33,8 +34,10 @@ def on_starting(server):
     file changes nothing; only starting a server does."""
     install_one_write_response()
     # Read by prometheus_client when it is first imported, which must be
-    # after this line in the master and in every worker.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-")
+    # after this line in the master and in every worker. In memory, as the
+    # heartbeats below: the only place a read-only container surely may write.
+    shared = SHARED_MEMORY if os.path.isdir(SHARED_MEMORY) else None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=shared)
 
 
 # Metrics (README.md, "Metrics and alerts"): each worker counts its requests
@@ -58,6 +61,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Server hook, in the master as it exits: its workers' files go too."""
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 # All interfaces of the container's own network namespace; Compose publishes

@@ -104,5 +104,6 @@ class Gunicorn:
         return cls(process, port, metrics_port)
 
     def stop(self):
-        self.process.kill()
-        self.process.wait()
+        """As Docker stops it: SIGTERM, and its workers finish."""
+        self.process.terminate()
+        self.process.wait(timeout=30)
