@@ -27,16 +27,20 @@ EDGE_NETWORKS = ipaddress.ip_network("10.213.0.0/16")
 
 
 class ComposeProject:
-    """`extra`: YAML a test adds on top (a test CA beside the stack, say)."""
+    """`extra`: YAML a test adds on top (a test CA beside the stack, say);
+    `monitoring`: with the monitoring profile (Prometheus, Alertmanager)."""
 
-    def __init__(self, engine, project, extra=None):
+    def __init__(self, engine, project, extra=None, monitoring=False):
         self.engine = engine
         self.project = project
+        self.profiles = "monitoring" if monitoring else ""
         self.checks = project.parent / f"{project.name}.checks.yml"
         self.override = project.parent / f"{project.name}.override.yml"
         self.extra = project.parent / f"{project.name}.test.yml" if extra else None
         self.timings = {}
-        model = json.loads(self.compose("config", "--format", "json", file_only=True).stdout)
+        # Every profile's services, so that each one's ports move too.
+        every = self.compose("--profile", "*", "config", "--format", "json", file_only=True)
+        model = json.loads(every.stdout)
         self.name = model["name"]
         self.checks.write_text(self.checks_text(project, self.free_edge_network()))
         self.override.write_text(self.override_text(model["services"]))
@@ -96,10 +100,9 @@ class ComposeProject:
         return ":".join(str(file) for file in files if file)
 
     def env(self, file_only=False):
-        """What points Compose at this stack, the monitoring profile included:
-        every scenario runs with Prometheus scraping."""
+        """What points Compose at this stack, and at its profiles."""
         files = "docker-compose.yml" if file_only else self.files
-        return {"COMPOSE_FILE": files, "COMPOSE_PROFILES": "monitoring"}
+        return {"COMPOSE_FILE": files, "COMPOSE_PROFILES": self.profiles}
 
     def compose(self, *args, file_only=False, check=True, timeout=900):
         return self.engine.docker(
