@@ -253,11 +253,12 @@ def test_only_the_chosen_ports_are_published_and_never_the_database(proxy_projec
     assert published_ports(proxy_project) == expected
 
 
-def test_the_web_servers_own_ports_listen_on_the_hosts_loopback_only(proxy_project):
-    # They pass a client's X-Forwarded-* on as sent: only the host itself may reach them.
+def test_the_web_servers_and_monitoring_pages_listen_on_the_hosts_loopback_only(proxy_project):
+    # The web servers pass a client's X-Forwarded-* on as sent, and Prometheus'
+    # and Alertmanager's pages have no password: only the host itself may reach them.
     services = compose_model(proxy_project)["services"]
-    for proxy in proxies_of(proxy_project):
-        assert [port.get("host_ip") for port in services[proxy]["ports"]] == ["127.0.0.1"], proxy
+    for name in [*proxies_of(proxy_project), "prometheus", "alertmanager"]:
+        assert [port.get("host_ip") for port in services[name]["ports"]] == ["127.0.0.1"], name
 
 
 def stats_address(project):
