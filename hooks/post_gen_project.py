@@ -35,7 +35,7 @@ PATHS_BY_ANSWER = {
     ("tls", "self-signed"): ["acme", "tls"],
     ("tls", "own"): ["acme"],
     ("tls", "acme"): ["tls"],
-    ("tls", "none"): ["acme", "tls"],
+    ("tls", "none"): ["acme", "tls", "monitoring/blackbox.yml"],
     ("kubernetes", "no"): ["k8s"],
 }
 
@@ -49,6 +49,7 @@ SECRET_KEYS = (
     "DB_PASSWORD",
     "DB_MIGRATE_PASSWORD",
     "DB_BACKUP_PASSWORD",
+    "DB_MONITOR_PASSWORD",
     "MYSQL_ROOT_PASSWORD",
     "HAPROXY_STATS_PASSWORD",
 )

@@ -22,6 +22,8 @@ DOMAIN = "board.example.org"
 PORTS = {
     "nginx": 18080,
     "apache": 18081,
+    "nginx-status": 18082,
+    "apache-status": 18083,
     "haproxy": 18090,
     "stats": 18091,
     "haproxy-metrics": 18094,

@@ -25,6 +25,7 @@ import subprocess
 import time
 import warnings
 from functools import partial
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -60,6 +61,11 @@ VERSION_COMMANDS = {
     # Their entrypoint is the server itself.
     "prom/prometheus": ["--version"],
     "prom/alertmanager": ["--version"],
+    "nginx/nginx-prometheus-exporter": ["--version"],
+    "lusitaniae/apache_exporter": ["--version"],
+    "prom/mysqld-exporter": ["--version"],
+    "prom/node-exporter": ["--version"],
+    "prom/blackbox-exporter": ["--version"],
 }
 
 
@@ -317,10 +323,20 @@ def test_every_tier_logs_each_request_as_one_json_object_named_alike(shipped_dri
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_the_alert_rules_pass_their_unit_tests_in_the_prometheus_image(stack):
     """As README.md says to run them, in the images the profile runs."""
-    for service, command in (
-        ("prometheus", ["promtool", "check", "config", "/etc/prometheus/prometheus.yml"]),
-        ("prometheus", ["promtool", "test", "rules", "/etc/prometheus/alerts.test.yml"]),
-        ("alertmanager", ["amtool", "check-config", "/etc/alertmanager/alertmanager.yml"]),
+    blackbox = "--config.file=/etc/blackbox_exporter/blackbox.yml"
+    for service, command, success in (
+        (
+            "prometheus",
+            ["promtool", "check", "config", "/etc/prometheus/prometheus.yml"],
+            "SUCCESS",
+        ),
+        ("prometheus", ["promtool", "test", "rules", "/etc/prometheus/alerts.test.yml"], "SUCCESS"),
+        (
+            "alertmanager",
+            ["amtool", "check-config", "/etc/alertmanager/alertmanager.yml"],
+            "SUCCESS",
+        ),
+        ("blackbox-exporter", ["/bin/blackbox_exporter", "--config.check", blackbox], "file is ok"),
     ):
         result = stack.compose(
             "run",
@@ -333,7 +349,7 @@ def test_the_alert_rules_pass_their_unit_tests_in_the_prometheus_image(stack):
             check=False,
         )
         assert result.returncode == 0, (command, result.stdout, result.stderr)
-        assert "SUCCESS" in result.stdout + result.stderr, (command, result.stdout)
+        assert success in result.stdout + result.stderr, (command, result.stdout, result.stderr)
 
 
 def get_json(url):
@@ -359,22 +375,45 @@ def test_every_tier_is_scraped_and_a_stopped_replica_raises_its_alert_until_it_i
     alertmanager = f"http://127.0.0.1:{shipped_driver.published('alertmanager', 9093)}"
     replicas = len(shipped_driver.replicas)
 
+    exporters = ["nginx", "apache", "mysql", "node", "blackbox"]
+    jobs = ["alertmanager", "haproxy", "prometheus", *exporters] + ["app"] * replicas
+    # What each exporter reads, read: a server's status, the backups' state,
+    # the disk, the site over HTTPS and its certificate.
+    readings = [
+        "nginx_up == 1",
+        "apache_up == 1",
+        "mysql_up == 1",
+        "mysql_global_variables_max_connections > 0",
+        "backup_last_dump_timestamp_seconds > 0",
+        'node_filesystem_size_bytes{mountpoint="/backups"} > 0',
+        "probe_success == 1",
+        "probe_ssl_earliest_cert_expiry > time()",
+    ]
+
     def targets():
         found = get_json(f"{prometheus}/api/v1/targets?state=active")["data"]["activeTargets"]
         return [(target["labels"]["job"], target["health"]) for target in found]
 
-    def all_up():
-        jobs = targets()
-        return all(health == "up" for _, health in jobs) and sorted(jobs) == sorted(
-            [("alertmanager", "up"), ("haproxy", "up"), ("prometheus", "up")]
-            + [("app", "up")] * replicas
-        )
+    def read(query):
+        found = get_json(f"{prometheus}/api/v1/query?query={quote(query)}")["data"]["result"]
+        return len(found) == 1
+
+    def unread():
+        """The targets Prometheus does not scrape, and the readings it lacks."""
+        up = targets()
+        missing = [f"{job} {health}" for job, health in up if health != "up"]
+        if sorted(job for job, _ in up) != sorted(jobs):
+            missing.append(f"jobs {sorted(job for job, _ in up)}")
+        return missing + [query for query in readings if not read(query)]
 
     def alerting():
         alerts = get_json(f"{alertmanager}/api/v2/alerts?active=true")
         return {alert["labels"]["alertname"] for alert in alerts}
 
-    up = wait_for("target up", all_up, timeout=60)
+    try:
+        up = wait_for("target up", lambda: not unread(), timeout=60)
+    except AssertionError:
+        raise AssertionError(f"not read after 60 s: {unread()}") from None
     assert "AppReplicaMissing" not in alerting()
     shipped_driver.stop_replica(0)
     try:

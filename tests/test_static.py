@@ -96,14 +96,14 @@ def test_each_service_logs_in_to_the_database_as_the_user_of_its_job(variant_pro
     # must stay on the database's socket.
     services = compose_model(variant_project)["services"]
     db = services["db"]["environment"]
-    jobs = {"app": "APP", "migrate": "MIGRATE", "backup": "BACKUP"}
+    jobs = {"app": "APP", "migrate": "MIGRATE", "backup": "BACKUP", "mysqld-exporter": "MONITOR"}
     for service, job in jobs.items():
         environment = services[service]["environment"]
         assert environment["DB_USER"] == db[f"DB_{job}_USER"], service
         assert environment["DB_PASSWORD_FILE"] == db[f"DB_{job}_PASSWORD_FILE"], service
         secret = Path(environment["DB_PASSWORD_FILE"]).name
         assert {s["source"] for s in services[service]["secrets"]} & {
-            "DB_PASSWORD", "DB_MIGRATE_PASSWORD", "DB_BACKUP_PASSWORD"
+            "DB_PASSWORD", "DB_MIGRATE_PASSWORD", "DB_BACKUP_PASSWORD", "DB_MONITOR_PASSWORD"
         } == {secret}, service  # fmt: skip
     assert len({db[f"DB_{job}_USER"] for job in jobs.values()}) == len(jobs)
     assert db["MYSQL_ROOT_HOST"] == "localhost"
@@ -125,8 +125,9 @@ def test_mysql_takes_every_connection_the_replicas_hold_even_during_a_deploy(coo
     conf = (project / "django/gunicorn.conf.py").read_text()
     threads = int(re.search(r'env.int\("GUNICORN_THREADS", (\d+)\)', conf).group(1))
     # Twice the replicas during a deploy; one connection kept per thread;
-    # the migrations, the backups and an admin beside them.
-    assert int(limit.split("=")[1]) >= 2 * replicas * workers * threads + 3
+    # the migrations, the backups and an admin beside them, and the
+    # monitoring user's 3 at most (db/users.sh).
+    assert int(limit.split("=")[1]) >= 2 * replicas * workers * threads + 3 + 3
 
 
 def test_the_database_keeps_its_binary_logs_longer_than_a_backup_interval(default_project):
@@ -167,6 +168,12 @@ WRITABLE = {
     # Each writes to its volume (and promtool to /tmp).
     "prometheus": {TMP},
     "alertmanager": set(),
+    "nginx-exporter": set(),
+    "apache-exporter": set(),
+    # Its MySQL option file, written from the secret at start.
+    "mysqld-exporter": {TMP},
+    "node-exporter": set(),
+    "blackbox-exporter": set(),
 }
 
 
@@ -210,17 +217,25 @@ def test_networks_go_by_trust_and_only_the_edge_reaches_out(variant_project):
     proxies = set(proxies_of(variant_project))
     assert networks["haproxy"] == {"edge", "monitoring"}
     for proxy in proxies:
-        assert networks[proxy] == {"edge", "app"}, proxy
+        assert networks[proxy] == {"edge", "app", "monitoring"}, proxy
     assert networks["app"] == {"app", "data", "monitoring"}
     # Prometheus and Alertmanager see the metrics ports and nothing else;
-    # only their own network reaches out, besides the edge.
+    # only their own network reaches out, besides the edge. The exporters
+    # are on the monitoring network alone, but MySQL's, which reaches it.
     for name in ("prometheus", "alertmanager"):
         assert networks[name] == {"monitoring", "alerts"}, name
+    exporters = {name for name in networks if name.endswith("-exporter")}
+    assert exporters >= {"mysqld-exporter", "node-exporter"} | {f"{p}-exporter" for p in proxies}
+    for name in exporters - {"mysqld-exporter"}:
+        assert networks[name] == {"monitoring"}, name
+    assert networks["mysqld-exporter"] == {"data", "monitoring"}
     assert {name for name, on in networks.items() if "monitoring" in on} == {
         "haproxy",
+        *proxies,
         "app",
         "prometheus",
         "alertmanager",
+        *exporters,
     }
     for name in ("db", "migrate", "backup"):
         assert networks[name] == {"data"}, name
@@ -233,6 +248,7 @@ def test_networks_go_by_trust_and_only_the_edge_reaches_out(variant_project):
         "migrate",
         "backup",
         "app",
+        "mysqld-exporter",
     }
     internal = {name for name, network in model["networks"].items() if network.get("internal")}
     assert internal == {"app", "data", "monitoring"}

@@ -54,6 +54,7 @@ class NativeStack:
         self.tls_mode = tls_mode_of(project)
         self.tls = self.tls_mode != "none"
         names = ["haproxy", "stats", "haproxy-metrics", "app", "app-metrics", *self.proxies]
+        names += [f"{proxy}-status" for proxy in self.proxies]
         names += ["https"] * self.tls + ["acme"] * (self.tls_mode == "acme")
         self.layout = services.Layout(
             project=self.project,

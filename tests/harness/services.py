@@ -33,7 +33,7 @@ class Layout:
     """Where a baked project's services run natively: one folder, loopback ports.
 
     ports: the listening port of "haproxy", "stats", "haproxy-metrics", each
-    proxy, "app" and "app-metrics".
+    proxy and its "<proxy>-status", "app" and "app-metrics".
     database: the DB_* variables for MySQL/MariaDB, or None for SQLite.
     """
 
@@ -157,7 +157,11 @@ def nginx(layout):
         name="nginx",
         workdir=layout.workdir,
         entrypoint=layout.project / "nginx/entrypoint.sh",
-        required={"NGINX_PORT": str(layout.ports["nginx"]), **backends(layout)},
+        required={
+            "NGINX_PORT": str(layout.ports["nginx"]),
+            "NGINX_STATUS_PORT": str(layout.ports["nginx-status"]),
+            **backends(layout),
+        },
         settings={
             "NGINX_TEMPLATE": str(layout.project / "nginx/nginx.conf"),
             "NGINX_CONF": str(conf),
@@ -182,6 +186,7 @@ def apache(layout):
         entrypoint=layout.project / "apache/entrypoint.sh",
         required={
             "APACHE_PORT": str(layout.ports["apache"]),
+            "APACHE_STATUS_PORT": str(layout.ports["apache-status"]),
             **backends(layout),
             "DOMAIN_NAME": layout.domain,
         },

@@ -13,7 +13,7 @@ config="${APACHE_CONF:-$APACHE_RUN_DIR/httpd.conf}"
 
 # 1. Fail fast: envsubst turns a missing variable into "".
 require_settings() {
-    for name in APACHE_PORT BACKEND_HOST BACKEND_PORT DOMAIN_NAME; do
+    for name in APACHE_PORT APACHE_STATUS_PORT BACKEND_HOST BACKEND_PORT DOMAIN_NAME; do
         [ -n "$(printenv "$name")" ] || { echo "apache: $name must be set and non-empty" >&2; exit 1; }
     done
     # Every line of the access log: text, or one JSON object (README.md, "Logs").
@@ -61,7 +61,7 @@ render_config() {
     export APACHE_READ_MEMBERS APACHE_WRITE_MEMBERS
     # shellcheck disable=SC2016
     envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
-              ${APACHE_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
+              ${APACHE_PORT} ${APACHE_STATUS_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
               ${APACHE_WRITE_MEMBERS} ${LOG_FORMAT}' \
         < "$template" > "$config"
 }

@@ -341,11 +341,50 @@ health() {
     [ "$age" -le $((BACKUP_INTERVAL + 3600)) ]
 }
 
+# The backups' state for the monitoring profile (README.md, "Metrics and
+# alerts"), in node_exporter's text format: when the last round ($1) and the
+# newest good dump succeeded (0: never), the dump's size, and the schedule
+# they are held to. Written whole and renamed, so that it is never read half
+# written; readable by all, as it holds no more than times and sizes, in a
+# folder node_exporter reaches through $backups (which others may pass
+# through but not list: every dump stays its owner's alone).
+write_metrics() {
+    newest=$(latest) dumped=0 size=0
+    if [ -n "$newest" ]; then
+        dumped=$(stat -c %Y "$backups/$newest/dump.sql.gz.cms")
+        size=$(stat -c %s "$backups/$newest/dump.sql.gz.cms")
+    fi
+    chmod 711 "$backups"
+    mkdir -p "$backups/metrics"
+    chmod 755 "$backups/metrics"
+    cat > "$backups/metrics/.backup.prom" <<EOF
+# HELP backup_last_success_timestamp_seconds When a round (a dump, or copying the binary logs) last succeeded.
+# TYPE backup_last_success_timestamp_seconds gauge
+backup_last_success_timestamp_seconds $1
+# HELP backup_last_dump_timestamp_seconds When the newest good dump was written.
+# TYPE backup_last_dump_timestamp_seconds gauge
+backup_last_dump_timestamp_seconds $dumped
+# HELP backup_last_dump_size_bytes The newest good dump's size, compressed and encrypted.
+# TYPE backup_last_dump_size_bytes gauge
+backup_last_dump_size_bytes $size
+# HELP backup_interval_seconds BACKUP_INTERVAL: a dump is due this long after the last.
+# TYPE backup_interval_seconds gauge
+backup_interval_seconds $BACKUP_INTERVAL
+# HELP backup_binlog_interval_seconds BINLOG_INTERVAL: the binary logs are copied this often.
+# TYPE backup_binlog_interval_seconds gauge
+backup_binlog_interval_seconds $BINLOG_INTERVAL
+EOF
+    chmod 644 "$backups/metrics/.backup.prom"
+    mv "$backups/metrics/.backup.prom" "$backups/metrics/backup.prom"
+}
+
 # A failure is loud in the log and tried again at the next round; the
-# healthcheck turns unhealthy when the last good dump gets too old. Each
-# round is a fresh run of this script, where any failing step stops it.
+# healthcheck turns unhealthy when the last good dump gets too old, and the
+# metrics show it. Each round is a fresh run of this script, where any
+# failing step stops it.
 forever() {
     trap 'exit 0' TERM INT
+    succeeded=0
     while :; do
         newest=$(latest)
         if [ -z "$newest" ] || [ "$(age_of "$newest")" -ge "$BACKUP_INTERVAL" ]; then
@@ -353,8 +392,12 @@ forever() {
         else
             task=ship what="copy the binary logs"
         fi
-        sh "$0" backup "$task" \
-            || echo "backup: FAILED to $what (see above); the last good dump is ${newest:-none}; trying again in $BINLOG_INTERVAL s" >&2
+        if sh "$0" backup "$task"; then
+            succeeded=$(date +%s)
+        else
+            echo "backup: FAILED to $what (see above); the last good dump is ${newest:-none}; trying again in $BINLOG_INTERVAL s" >&2
+        fi
+        write_metrics "$succeeded"
         sleep "$BINLOG_INTERVAL" &
         wait $!
     done

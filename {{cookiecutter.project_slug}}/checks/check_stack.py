@@ -1734,20 +1734,21 @@ class ComposeStack:
 
         users = {
             job: (environment[f"DB_{job}_USER"], password(f"DB_{job}_PASSWORD_FILE"))
-            for job in ("APP", "MIGRATE", "BACKUP")
+            for job in ("APP", "MIGRATE", "BACKUP", "MONITOR")
         }
         return users | {"ROOT": ("root", password("MYSQL_ROOT_PASSWORD_FILE"))}
 
-    def sql_as(self, user, password, statements):
+    def sql_as(self, user, password, statements, *, in_database=True):
         """Run SQL as a database user from the backup container, over the
-        network as every service reaches MySQL; returns (exit status, output).
-        The password goes in on standard input, never on a command line."""
+        network as every service reaches MySQL, in the site's database or in
+        none; returns (exit status, output). The password goes in on
+        standard input, never on a command line."""
         database = self.config["services"]["db"]["environment"]["MYSQL_DATABASE"]
         result = subprocess.run(  # noqa: S603 (our own arguments)
             [  # noqa: S607 (docker from PATH, as for docker())
                 "docker", "compose", "exec", "-T", "backup", "mysql",
-                "--defaults-extra-file=/dev/stdin", "--host=db", f"--database={database}",
-                "--batch", f"--execute={statements}",
+                "--defaults-extra-file=/dev/stdin", "--host=db",
+                *([f"--database={database}"] * in_database), "--batch", f"--execute={statements}",
             ],
             input=f'[client]\nuser={user}\npassword="{password}"\n',
             capture_output=True,
@@ -1848,7 +1849,8 @@ def check_writes_leave_no_idle_connection_to_a_replica(stack):
 def check_each_database_user_may_do_its_job_and_no_more(stack):
     """db/users.sh: the replicas' user reads and writes rows but may not
     change the schema; the migrations' user may; the backup user reads and
-    may not write; root is refused over the network, even with its password.
+    may not write; the monitoring user reads the server's status and not a
+    row; root is refused over the network, even with its password.
     Whatever may not happen is tried on a table of the check's own, so that
     wrong rights cost no data."""
     users = stack.database_users()
@@ -1887,6 +1889,10 @@ def check_each_database_user_may_do_its_job_and_no_more(stack):
             run("BACKUP", statement, allowed=False)
     finally:
         run("MIGRATE", "DROP TABLE IF EXISTS check_stack_scratch", allowed=True)
+    status, output = stack.sql_as(*users["MONITOR"], "SHOW GLOBAL STATUS", in_database=False)
+    assert status == 0 and "Threads_connected" in output, f"the monitoring user: {output}"
+    status, output = stack.sql_as(*users["MONITOR"], "SELECT COUNT(*) FROM board_post")
+    assert status != 0 and "ERROR 1044" in output, f"the monitoring user reads rows: {output}"
     status, output = stack.sql_as(*users["ROOT"], "SELECT 1")
     assert status != 0 and re.search("ERROR 1045|ERROR 1130", output), f"root over TCP: {output}"
     return {"users": ", ".join(user for user, _ in users.values())}

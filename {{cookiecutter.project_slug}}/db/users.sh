@@ -6,6 +6,8 @@
 #   DB_MIGRATE_USER  the migrate service: change MYSQL_DATABASE's schema too
 #   DB_BACKUP_USER   the backup service: consistent dumps, and copies of the
 #                    binary logs
+#   DB_MONITOR_USER  the monitoring profile's mysqld_exporter: the server's
+#                    status and variables, which need no right at all
 #
 # root is none of them: the image makes it for the local socket only
 # (MYSQL_ROOT_HOST=localhost), where restore.sh uses it.
@@ -25,7 +27,8 @@ require_settings() {
     root=MYSQL_ROOT_PASSWORD_FILE
     [ -z "${MYSQL_ROOT_PASSWORD:-}" ] || root=MYSQL_ROOT_PASSWORD
     for name in MYSQL_DATABASE "$root" DB_APP_USER DB_APP_PASSWORD_FILE \
-        DB_MIGRATE_USER DB_MIGRATE_PASSWORD_FILE DB_BACKUP_USER DB_BACKUP_PASSWORD_FILE; do
+        DB_MIGRATE_USER DB_MIGRATE_PASSWORD_FILE DB_BACKUP_USER DB_BACKUP_PASSWORD_FILE \
+        DB_MONITOR_USER DB_MONITOR_PASSWORD_FILE; do
         value=$(printenv "$name") || value=""
         [ -n "$value" ] || { echo "users: $name must be set and non-empty" >&2; exit 1; }
         case "$name" in
@@ -67,6 +70,10 @@ users_sql() {
     user "$DB_BACKUP_USER" "$DB_BACKUP_PASSWORD_FILE" \
         "SELECT, SHOW VIEW, TRIGGER, EVENT ON $database" \
         "RELOAD, REPLICATION CLIENT, REPLICATION SLAVE, SHOW_ROUTINE ON *.*"
+    # SHOW GLOBAL STATUS and VARIABLES: no right needed, so none given; a
+    # few connections at most, so that it never takes the app's.
+    user "$DB_MONITOR_USER" "$DB_MONITOR_PASSWORD_FILE"
+    printf "ALTER USER '%s'@'%%' WITH MAX_USER_CONNECTIONS 3;\n" "$DB_MONITOR_USER"
 }
 
 # root's password in a file only this user reads, never on a command line.
@@ -76,7 +83,7 @@ apply() {
     password=${MYSQL_ROOT_PASSWORD:-$(cat "${MYSQL_ROOT_PASSWORD_FILE:-}")}
     printf '[client]\nuser=root\npassword="%s"\n' "$password" > "$options"
     users_sql | mysql --defaults-extra-file="$options"
-    echo "users: $DB_APP_USER, $DB_MIGRATE_USER and $DB_BACKUP_USER have their rights on $MYSQL_DATABASE" >&2
+    echo "users: $DB_APP_USER, $DB_MIGRATE_USER, $DB_BACKUP_USER and $DB_MONITOR_USER have their rights on $MYSQL_DATABASE" >&2
 }
 
 require_settings

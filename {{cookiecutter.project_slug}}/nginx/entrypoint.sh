@@ -14,7 +14,7 @@ config="${NGINX_CONF:-$NGINX_RUN_DIR/nginx.conf}"
 # 1. Fail fast: envsubst turns a missing variable into "", and
 #    `proxy_pass http://:;` can still look valid.
 require_settings() {
-    for name in NGINX_PORT BACKEND_HOST BACKEND_PORT; do
+    for name in NGINX_PORT NGINX_STATUS_PORT BACKEND_HOST BACKEND_PORT; do
         [ -n "$(printenv "$name")" ] || { echo "nginx: $name must be set and non-empty" >&2; exit 1; }
     done
     # Every line of the access log: text, or one JSON object (README.md, "Logs").
@@ -53,7 +53,7 @@ render_config() {
     done)
     export NGINX_UPSTREAM_SERVERS
     # shellcheck disable=SC2016
-    envsubst '${NGINX_USER} ${NGINX_RUN_DIR} ${NGINX_MIME_TYPES} ${NGINX_PORT} ${NGINX_RESOLVER}
+    envsubst '${NGINX_USER} ${NGINX_RUN_DIR} ${NGINX_MIME_TYPES} ${NGINX_PORT} ${NGINX_STATUS_PORT} ${NGINX_RESOLVER}
               ${NGINX_UPSTREAM_SERVERS} ${STATIC_ROOT} ${LOG_FORMAT}' < "$template" > "$config"
 }
 
