@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import csv
 import datetime
+import html
 import io
 import ipaddress
 import json
@@ -692,19 +693,26 @@ HEADER_FIELDS = 100
 SLOW_CLIENT_TIMEOUT = 10
 # The site's error pages, which the web servers and HAProxy answer with.
 ERROR_PAGES = Path(__file__).resolve().parent.parent / "django" / "static" / "errors"
+# Where a 5xx page shows the request's ID: the web servers' SSI line, which
+# each tier fills in ("(none)" for a request that came with none).
+REQUEST_ID_SLOT = '<!--#echo var="HTTP_X_REQUEST_ID" -->'
 
 
-def plain_error_page(status, body):
-    """Whether `body` is the site's own plain page for `status`."""
+def plain_error_page(status, body, request_id="(none)"):
+    """Whether `body` is the site's own plain page for `status`, naming
+    `request_id` (HTML-escaped) where it names one."""
     page = ERROR_PAGES / f"{status}.html"
-    return page.exists() and body.strip() == page.read_text().strip()
+    if not page.exists():
+        return False
+    expected = page.read_text().replace(REQUEST_ID_SLOT, html.escape(request_id))
+    return body.strip() == expected.strip()
 
 
-def assert_plain_error_page(response, where):
+def assert_plain_error_page(response, where, request_id="(none)"):
     """The site's own page for the status answered, from whichever tier
     answered: the same everywhere, and no server named in it."""
     status, body = response
-    if plain_error_page(status, body):
+    if plain_error_page(status, body, request_id):
         return
     # HAProxy answers a request head it cannot take (too long, too many
     # fields) with its built-in page, as plain, before any of its rules runs.
@@ -824,6 +832,22 @@ def check_error_pages_are_plain_and_name_no_server(stack):
         assert_plain_error_page(answer, f"a missing file through {name}")
 
 
+def check_a_server_error_page_names_the_request_for_the_user_to_quote(stack):
+    """Each web server fills in the ID the request came with, HTML-escaped
+    (a client on its own port may send any); through HAProxy, the page
+    names the ID the answer's header gives."""
+    forged = '<b class="x">&'
+    for name in stack.proxies:
+        headers = {**as_haproxy_would(stack), "X-Request-ID": forged}
+        response = fetch(stack, name, "/static/errors/502.html", headers=headers)
+        assert response.status_code == 200, (name, response.status_code)
+        assert plain_error_page(502, response.text, forged), (name, response.text)
+    response = fetch(stack, path="/static/errors/503.html", headers={"X-Request-ID": forged})
+    request_id = response.headers["X-Request-ID"]
+    assert request_id != forged and plain_error_page(503, response.text, request_id), response.text
+    return {"request ID": request_id}
+
+
 REQUEST_FLOW = [
     check_every_published_port_answers,
     check_trace_is_refused_and_no_server_shows_its_version,
@@ -840,6 +864,7 @@ REQUEST_FLOW = [
     check_a_request_at_the_limits_is_served,
     check_slow_clients_are_cut_off,
     check_error_pages_are_plain_and_name_no_server,
+    check_a_server_error_page_names_the_request_for_the_user_to_quote,
 ]
 
 
@@ -938,7 +963,8 @@ def failover_when_a_web_server_is_killed(stack):
     else:
         # Nothing left to fail over to: a clear page, not a hang or a reset.
         assert outage.status_code == 503 and outage.headers.get("Retry-After"), outage.headers
-        assert_plain_error_page((503, outage.text), "no web server left")
+        request_id = outage.headers["X-Request-ID"]
+        assert_plain_error_page((503, outage.text), "no web server left", request_id)
     return figures
 
 
@@ -1045,7 +1071,8 @@ def failover_while_the_database_is_down(stack):
     figures = {"answer while down": outage.status_code, "serving again after": f"{serving:.2f} s"}
     assert outage.status_code == 503, figures
     assert outage.headers.get("Retry-After", "").isdigit(), outage.headers
-    assert_plain_error_page((503, outage.text), "a page while the database is down")
+    request_id = outage.headers["X-Request-ID"]
+    assert_plain_error_page((503, outage.text), "a page while the database is down", request_id)
     assert stack.app_logs().count("Traceback") == tracebacks, "the app logged a traceback"
     return figures
 

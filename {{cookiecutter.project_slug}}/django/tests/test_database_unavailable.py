@@ -15,10 +15,11 @@ def failing_cursor(error):
 @pytest.mark.parametrize("code", [2002, 2003, 2006, 2013])
 def test_a_page_answers_503_to_retry_while_the_database_is_unreachable(client, db, code):
     with failing_cursor(OperationalError(code, "simulated")):
-        response = client.get("/")
+        response = client.get("/", headers={"X-Request-ID": "the-request-id"})
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "Service temporarily unavailable" in response.text
+    assert "Request ID: <code>the-request-id</code>" in response.text
 
 
 def test_an_unreachable_database_logs_one_line_and_no_traceback(client, db, caplog):
@@ -37,4 +38,8 @@ def test_a_mistake_in_a_query_stays_a_server_error(client, db, error):
     # A bug is not an outage: it must not hide behind "try again later".
     client.raise_request_exception = False
     with failing_cursor(error):
-        assert client.get("/").status_code == 500
+        response = client.get("/", headers={"X-Request-ID": '<b class="x">'})
+    # The site's own page, naming the request, escaped.
+    assert response.status_code == 500
+    assert "Server error" in response.text
+    assert "Request ID: <code>&lt;b class=&quot;x&quot;&gt;</code>" in response.text

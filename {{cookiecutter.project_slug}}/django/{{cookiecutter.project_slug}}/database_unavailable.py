@@ -3,16 +3,16 @@
 Without this, a database restart turns every page into a 500 with a
 traceback in the log, which says "bug" to clients, monitors and operators
 alike. A lost connection is not a bug: the answer is the site's plain 503
-page (the one the web servers serve, django/static/errors/503.html), which
-tells clients when to try again, and one line in the log.
+page (the one the web servers serve, django/static/errors/503.html, with
+the request's ID), which tells clients when to try again, and one line in
+the log.
 """
 
 import logging
-from functools import cache
 
-from django.contrib.staticfiles import finders
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+
+from .error_pages import error_page
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +33,6 @@ def is_unreachable(error):
     return isinstance(error, OperationalError) and bool(error.args) and error.args[0] in UNREACHABLE
 
 
-@cache
-def page():
-    with open(finders.find("errors/503.html"), encoding="utf-8") as file:
-        return file.read()
-
-
 class DatabaseUnavailableMiddleware:
     """Turns a view's "database unreachable" error into a 503 to retry."""
 
@@ -54,6 +48,6 @@ class DatabaseUnavailableMiddleware:
         logger.warning(
             "Database unreachable, answered 503: %s %s: %s", request.method, request.path, exception
         )
-        response = HttpResponse(page(), status=503, content_type="text/html; charset=utf-8")
+        response = error_page(503)
         response["Retry-After"] = str(RETRY_AFTER)
         return response

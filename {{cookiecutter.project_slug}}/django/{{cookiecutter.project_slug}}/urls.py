@@ -8,6 +8,9 @@ from board.views import SignUpView
 
 from . import health
 
+# The site's own 500 page, with the request's ID (error_pages.py).
+handler500 = "{{ cookiecutter.project_slug }}.error_pages.server_error"
+
 urlpatterns = [
     path("healthz", health.liveness, name="healthz"),
     path("readyz", health.readiness, name="readyz"),
