@@ -819,9 +819,19 @@ def test_backups_are_private_and_the_healthcheck_tells_the_age_of_the_last_one(
     shipped_driver.backup("now")
     listing = stack.compose("exec", "-T", "backup", "find", "/backups", "-printf", "%m %u %p\n")
     assert re.search(r"/binlogs/binlog\.\d+\.cms$", listing.stdout, re.MULTILINE), listing.stdout
-    modes = {line.split()[0] for line in listing.stdout.splitlines()}
-    owners = {line.split()[1] for line in listing.stdout.splitlines()}
-    assert modes <= {"600", "700"} and owners == {"mysql"}, listing.stdout
+    # Every dump is its owner's alone. Others may pass through /backups,
+    # not list it, to metrics/, the backups' state for Prometheus: times
+    # and sizes (below), readable by all.
+    readable = {"/backups": "711", "/backups/metrics": "755"}
+    for line in listing.stdout.splitlines():
+        mode, owner, path = line.split()
+        assert owner == "mysql", line
+        if path in readable:
+            assert mode == readable[path], line
+        elif not path.startswith("/backups/metrics/"):
+            assert mode in {"600", "700"}, line
+    metrics = stack.compose("exec", "-T", "backup", "cat", "/backups/metrics/backup.prom").stdout
+    assert re.fullmatch(r"(# .*\n|backup_\w+ \d+\n)+", metrics), metrics
     # Encrypted before they reach the volume: the post's title is in no file
     # there, and no dump is plain gzip or a log MySQL could read.
     found = stack.compose("exec", "-T", "backup", "grep", "-rl", title, "/backups", check=False)
