@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import os
+import re
 import sys
 
 import answers
@@ -455,3 +456,46 @@ def test_every_pod_is_denied_by_default_and_reaches_out_for_dns_alone(k8s_projec
         # differs per cluster.
         expected = {53, 443, 6443} if pod in operators else {53}
         assert ports_out_of_the_cluster(objects, pod) == expected, pod
+
+
+def test_prometheus_scrapes_ports_the_pods_serve_and_its_rules_are_alerts_yml(k8s_project, overlay):
+    # k8s/monitoring, for a cluster with the Prometheus Operator: each
+    # PodMonitor finds pods that name its port, labelled with the job the
+    # rules count; the port is the one Prometheus scrapes under Compose;
+    # Prometheus's namespace may reach it; the rules are monitoring/alerts.yml.
+    _, objects = render(k8s_project, overlay)
+    path = k8s_project / "k8s/monitoring"
+    monitoring = list(yaml.safe_load_all(run([tool("kubectl"), "kustomize", path]).stdout))
+    (namespace,) = by_kind(objects, "Namespace")
+    assert {obj["metadata"]["namespace"] for obj in monitoring} == {namespace}
+    (rule,) = by_kind(monitoring, "PrometheusRule").values()
+    assert rule["spec"] == yaml.safe_load((k8s_project / "monitoring/alerts.yml").read_text())
+    compose_ports = {"app": 9100, "haproxy": 8405}  # monitoring/prometheus.yml
+    (policy,) = by_kind(monitoring, "NetworkPolicy").values()
+    (allowed,) = policy["spec"]["ingress"]
+    assert allowed["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    (selected,) = policy["spec"]["podSelector"]["matchExpressions"]
+    scraped = {}
+    for monitor in by_kind(monitoring, "PodMonitor").values():
+        selector = monitor["spec"]["selector"]["matchLabels"].items()
+        pods = [
+            workload["spec"]["template"]
+            for workload in workloads(objects).values()
+            if selector <= workload["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(pods) == 1, monitor["metadata"]["name"]
+        job = pods[0]["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+        ports = {
+            port["name"]: port["containerPort"]
+            for container in pods[0]["spec"]["containers"]
+            for port in container.get("ports", [])
+        }
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            scraped[job] = ports[endpoint["port"]]
+            assert {"port": endpoint["port"]} in allowed["ports"], endpoint
+        assert job in selected["values"], job
+    assert scraped == compose_ports
+    jobs_in_rules = set(re.findall(r'job="(\w+)"', json.dumps(rule["spec"])))
+    assert jobs_in_rules <= scraped.keys()

@@ -2,8 +2,8 @@
 with kubectl and kubernetes-validate installed, whenever something under
 k8s/ changes; `pre-commit run kubernetes --all-files` runs it by hand.
 
-Each overlay is rendered as `kubectl apply -k` would send it, and every
-object is checked strictly (no unknown field) against the Kubernetes API's
+Each overlay, and k8s/monitoring, is rendered as `kubectl apply -k` would
+send it, and every object is checked strictly (no unknown field) against the Kubernetes API's
 own schemas, for the oldest Kubernetes these manifests need and the newest
 the validator knows. Prints one line per problem; exits 1 if there is any.
 """
@@ -15,12 +15,16 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
-OVERLAYS = Path(__file__).resolve().parent / "overlays"
+K8S = Path(__file__).resolve().parent
 # 1.30: a preStop sleep without a shell, on by default from 1.30.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
-# Defined by the MySQL Operator's CRDs, not by the Kubernetes API: the
-# operator checks them when they are applied.
-OPERATOR_KINDS = {("mysql.oracle.com/v2", "InnoDBCluster")}
+# Defined by the MySQL Operator's and the Prometheus Operator's CRDs, not by
+# the Kubernetes API: the cluster checks them against those when applied.
+OPERATOR_KINDS = {
+    ("mysql.oracle.com/v2", "InnoDBCluster"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+}
 
 
 def problems(overlay):
@@ -50,9 +54,10 @@ def problems(overlay):
 
 def main():
     found = 0
-    for overlay in sorted(path for path in OVERLAYS.iterdir() if path.is_dir()):
-        for problem in problems(overlay):
-            print(f"k8s/overlays/{overlay.name}: {problem}")
+    overlays = sorted(path for path in (K8S / "overlays").iterdir() if path.is_dir())
+    for folder in [*overlays, K8S / "monitoring"]:
+        for problem in problems(folder):
+            print(f"{folder.relative_to(K8S.parent)}: {problem}")
             found += 1
     return 1 if found else 0
 
