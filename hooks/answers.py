@@ -2,8 +2,9 @@
 
 A plain module: hooks/pre_gen_project.py calls `problems()` and `warnings()`
 on the answers, and tests/test_answers.py imports it directly. Each problem
-is one line that names the prompt, so a user can fix every answer in one go.
-Only the standard library is used: the hook runs under whatever Python runs
+is one line that names the prompt the user typed, so a user can fix every
+answer in one go. Besides the standard library, only python-slugify is used,
+which cookiecutter itself needs: the hook runs under whatever Python runs
 cookiecutter.
 """
 
@@ -13,6 +14,8 @@ import re
 import sys
 import unicodedata
 import zoneinfo
+
+from slugify import slugify
 
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13", "3.14")
 # HAProxy's LTS lines that the configuration is written for (2.6 is what the
@@ -55,8 +58,10 @@ RESERVED_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"
 # Django's test runner creates test_<db_name>; MySQL names are at most 64.
 MAX_DB_NAME = 64 - len("test_")
 MAX_DB_USER = 32
-# RFC 2606's domains for examples, which an ACME CA refuses as a contact.
-RESERVED_MAIL_DOMAINS = {"example.com", "example.net", "example.org"}
+# RFC 2606's domains and top-level domains for examples, tests and this
+# machine, which an ACME CA refuses as a contact.
+RESERVED_MAIL_DOMAINS = {"example.com", "example.net", "example.org", "localhost"}
+RESERVED_MAIL_TLDS = {"example", "invalid", "localhost", "test"}
 # The users db/users.sh (and the MySQL image, root) make beside the app's.
 RESERVED_DB_USERS = {"root", "migrate", "backup"}
 MAX_REPLICAS = 100
@@ -158,6 +163,14 @@ def name_problems(a):
     for key in ("author_email", "acme_email"):
         if not is_email(a[key]):
             yield f"{key} {a[key]!r} is not an e-mail address like you@example.com"
+    domain = a["acme_email"].rpartition("@")[2].lower()
+    if a["tls"] == "acme" and (
+        domain in RESERVED_MAIL_DOMAINS or domain.rpartition(".")[2] in RESERVED_MAIL_TLDS
+    ):
+        yield (
+            f"acme_email {a['acme_email']!r} is at a domain reserved for examples, which the "
+            "CA refuses as a contact, so no certificate would ever be issued"
+        )
 
 
 def proxy_problems(a):
@@ -296,6 +309,46 @@ def is_language(code):
     )
 
 
+def made_from(a):
+    """{answer: the answer the user typed that it was made from}, for the
+    answers left at their defaults (cookiecutter.json): the slug from
+    project_name, the database names from the slug, acme_email from
+    author_email. One equal to its default counts as made from it, typed or
+    not: changing either mends it."""
+    made = {}
+    if a["project_slug"] == slugify(a["project_name"], separator="_"):
+        made["project_slug"] = "project_name"
+    for key in ("db_name", "db_user"):
+        if a[key] == a["project_slug"]:
+            made[key] = made.get("project_slug", "project_slug")
+    if a["acme_email"] == a["author_email"]:
+        made["acme_email"] = "author_email"
+    return made
+
+
+def attributed(found, a):
+    """The problems, each with an answer made from another one said once, as
+    a problem of the answer typed: `project_name '49 board': project_slug
+    '49_board' must ... (change project_name, or answer project_slug
+    yourself)`. None where the answer typed has a problem of its own, whose
+    mending mends them."""
+    made = made_from(a)
+    keys_by_root = {}
+    for line in found:
+        key = line.split()[0]
+        if key in made:
+            keys_by_root.setdefault(made[key], []).append(key)
+    said = {line.split()[0] for line in found}
+    for line in found:
+        root = made.get(line.split()[0])
+        if root is None:
+            yield line
+        elif root not in said:
+            said.add(root)
+            keys = " and ".join(dict.fromkeys(keys_by_root[root]))
+            yield f"{root} {a[root]!r}: {line} (change {root}, or answer {keys} yourself)"
+
+
 def problems(answers):
     """Every problem with the answers, one line each; none means bake."""
     answers = {key: str(value) for key, value in answers.items()}
@@ -313,7 +366,7 @@ def problems(answers):
         site_problems,
     ):
         found.extend(rules(answers))
-    return found
+    return list(attributed(found, answers))
 
 
 def warnings(answers):
@@ -330,12 +383,5 @@ def warnings(answers):
         found.append(
             f"tls=acme: a public ACME CA such as Let's Encrypt only certifies public DNS names, "
             f"and {domain!r} is not one; it works with a test CA only (see README.md)."
-        )
-    email = str(answers["acme_email"])
-    if answers["tls"] == "acme" and email.rpartition("@")[2].lower() in RESERVED_MAIL_DOMAINS:
-        found.append(
-            f"tls=acme: the CA refuses the contact {email!r} (a domain reserved for examples), "
-            "so the first certificate order would fail: bake with acme_email=<yours>, or set "
-            "ACME_EMAIL in docker-compose.yml."
         )
     return found

@@ -15,7 +15,7 @@ Bakes are made once per session and shared; tests must not change them.
 
 import pytest
 from harness.mariadb import MariaDB
-from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_answers
+from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_answers, tls_answers
 
 DEFAULTS = default_answers()
 
@@ -74,14 +74,14 @@ def tls_mode(request):
 
 @pytest.fixture(scope="session")
 def tls_project(tls_mode, bake):
-    return bake(tls=tls_mode)
+    return bake(**tls_answers(tls_mode))
 
 
 # The proxy choices with the default tls answer, then every other tls answer,
 # then the Kubernetes manifests beside the compose file.
 VARIANTS = (
     PROXY_CHOICES
-    | {f"tls={mode}": {"tls": mode} for mode in TLS_MODES if mode != DEFAULTS["tls"]}
+    | {f"tls={mode}": tls_answers(mode) for mode in TLS_MODES if mode != DEFAULTS["tls"]}
     | {"kubernetes": {"kubernetes": True}}
 )
 

@@ -281,6 +281,22 @@ def test_a_refused_answer_gets_one_line_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == [], "a refused bake left files behind"
 
 
+@pytest.mark.parametrize(
+    ("typed", "named"),
+    [
+        # cookiecutter renders the name first: the slug is made from "49 board".
+        ({"project_name": "{{ 7*7 }} board"}, "ERROR: project_name '49 board': project_slug"),
+        ({"project_name": "b" * 80}, f"ERROR: project_name '{'b' * 80}': db_name"),
+        ({"tls": "acme"}, "ERROR: author_email 'you@example.com': acme_email"),
+    ],
+    ids=["a name with template syntax", "a name too long", "acme with the default contact"],
+)
+def test_an_answer_made_from_another_is_refused_as_the_one_typed(tmp_path, typed, named):
+    (error,) = refusal(bake_on_command_line(tmp_path, typed))
+    assert error.startswith(named), error
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_several_bad_answers_are_all_reported_at_once(tmp_path):
     errors = refusal(
         bake_on_command_line(tmp_path, {"http_port": "x", "db_user": "root", "app_replicas": "0"})

@@ -16,7 +16,7 @@ import pytest
 from harness import tls
 from harness.commands import clean_env, run
 from harness.services import SERVICES, Layout
-from harness.template import EVERY_PROXY, PROXY_CHOICES, client_limits, proxies_of
+from harness.template import EVERY_PROXY, PROXY_CHOICES, client_limits, proxies_of, tls_answers
 
 DOMAIN = "board.example.org"
 PORTS = {
@@ -327,7 +327,7 @@ def haproxy_for(bake, tmp_path):
     """HAProxy's service in a project baked with the given tls answer."""
 
     def make(mode):
-        built = layout(bake(tls=mode), tmp_path)
+        built = layout(bake(**tls_answers(mode)), tmp_path)
         if mode == "own":
             ca = tls.self_signed(tmp_path / "ca", "test-ca", ca=True)
             built.own_certificate = tls.signed_by(ca, tmp_path / "ca", DOMAIN)

@@ -43,6 +43,7 @@ from harness.template import (
     TEMPLATE,
     load_stack_checks,
     proxies_of,
+    tls_answers,
 )
 from urllib3.exceptions import InsecureRequestWarning
 
@@ -717,7 +718,7 @@ volumes:
 
 @pytest.fixture(scope="module")
 def acme_stack(bake, engine, images):
-    answers = {**ANSWERS, "tls": "acme", "domain_name": ACME_DOMAIN}
+    answers = {**ANSWERS, **tls_answers("acme"), "domain_name": ACME_DOMAIN}
     management = free_port()
     project = ComposeProject(engine, bake(**answers), extra=PEBBLE.format(management=management))
     try:

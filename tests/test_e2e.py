@@ -26,7 +26,13 @@ import requests
 from harness import processes, services, tls
 from harness.commands import run
 from harness.native import NativeStack, failover_scenarios
-from harness.template import CONTEXT, EVERY_PROXY, PROXY_CHOICES, load_stack_checks
+from harness.template import (
+    CONTEXT,
+    EVERY_PROXY,
+    PROXY_CHOICES,
+    load_stack_checks,
+    tls_answers,
+)
 
 CHECKS = load_stack_checks()
 FAILOVER = failover_scenarios(CHECKS)
@@ -296,7 +302,7 @@ TLS_MODES = [mode for mode in OTHER_TLS if mode != "none"]
 @pytest.fixture(scope="module")
 def mode_stack(request, bake, mariadb):
     mode, choice = request.param.split("-", 1)
-    with NativeStack(bake(tls=mode, **PROXY_CHOICES[choice]), mariadb) as running:
+    with NativeStack(bake(**tls_answers(mode), **PROXY_CHOICES[choice]), mariadb) as running:
         CHECKS.seconds_until_all_up(running)
         yield running
     assert_nothing_is_left_behind(running)

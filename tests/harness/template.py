@@ -32,6 +32,14 @@ PROXY_CHOICES = {
 EVERY_PROXY = next(iter(PROXY_CHOICES))
 MYSQL_VERSIONS = CONTEXT["mysql_version"]
 TLS_MODES = CONTEXT["tls"]
+
+
+def tls_answers(mode):
+    """The answers of a user who picks tls `mode`: with acme, a contact the
+    CA would take (the default, at example.com, is refused)."""
+    return {"tls": mode} | ({"acme_email": "ops@board.kr"} if mode == "acme" else {})
+
+
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
 
 
