@@ -455,3 +455,4 @@ def test_the_baked_readmes_in_english_and_korean_cover_the_same_ground(variant_p
 
 def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():
     assert_twins(TEMPLATE / "README.md", TEMPLATE / "README.ko.md")
+    assert_twins(TEMPLATE / "CONTRIBUTING.md", TEMPLATE / "CONTRIBUTING.ko.md")

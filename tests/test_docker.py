@@ -160,14 +160,15 @@ def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
     readme = (TEMPLATE / "README.md").read_text()
     section = readme.split("## The two commands", 1)[1]
     bake_block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
-    commands = [line for line in bake_block.splitlines() if not line.startswith("./run-tests")]
+    # The bake; starting the stack is what the rest of this tier proves.
+    commands = [line for line in bake_block.splitlines() if "docker compose" not in line]
     script = [
         "set -e",
         # What the README says a fresh Debian machine lacks.
         "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv openssl",
         "cp -r /template /django-ha && cd /django-ha",
         *commands,
-        "test -f community_board/docker-compose.yml && test -s community_board/secrets/DB_PASSWORD",
+        "cd ~/sites/community_board && test -f docker-compose.yml && test -s secrets/DB_PASSWORD",
     ]
     certificates = standins.HOST_CERTIFICATES / "ca-certificates.crt"
     engine.docker(

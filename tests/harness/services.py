@@ -133,7 +133,7 @@ def search_path(workdir):
     httpd = shims / "httpd"
     if not httpd.exists():
         apache2 = shutil.which("apache2", path=SYSTEM_PATH)
-        assert apache2, "Debian's apache2 is not installed (see README.md)"
+        assert apache2, "Debian's apache2 is not installed (see CONTRIBUTING.md)"
         httpd.symlink_to(apache2)
     return f"{Path(sys.executable).parent}:{shims}:{SYSTEM_PATH}"
 
