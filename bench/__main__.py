@@ -103,6 +103,8 @@ FULL = Plan(5, 5, 15, 2, FAILOVER, list(PROXY_CHOICES), CHECKS.ABUSE, 10)
 SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1], CHECKS.ABUSE[-1:], 2)
 # Limits per client no wrk run reaches (see the module's docstring).
 UNLIMITED = dict.fromkeys(client_limits(), "1000000")
+# The stack whose every server logs JSON, as under Compose (measure_layers).
+JSON_LOGS = "JSON logs"
 
 
 @dataclass
@@ -341,17 +343,22 @@ def run(plan, workdir):
 def measure_layers(results, projects, mariadb):
     """The page, stylesheet, concurrency and memory figures, on one stack per
     web server with one replica each, and one more each with its connections
-    kept alive at every hop."""
+    kept alive at every hop; and Nginx's once more with every server's log
+    as JSON, as Compose runs them (the others log text, the entrypoints'
+    default)."""
     with contextlib.ExitStack() as started:
-        stacks = {}
+        variants = {}
         for web_server, baked in projects.items():
-            for name, project in (
-                (web_server, baked),
-                (f"{web_server} kept alive", kept_alive(baked)),
-            ):
-                stack = NativeStack(project, mariadb, replicas=1, haproxy_settings=UNLIMITED)
-                stacks[name] = started.enter_context(stack)
-                seed(stacks[name])
+            variants[web_server] = (baked, "text")
+            variants[f"{web_server} kept alive"] = (kept_alive(baked), "text")
+        variants[f"nginx {JSON_LOGS}"] = (projects["nginx"], "json")
+        stacks = {}
+        for name, (project, log_format) in variants.items():
+            stack = NativeStack(
+                project, mariadb, replicas=1, haproxy_settings=UNLIMITED, log_format=log_format
+            )
+            stacks[name] = started.enter_context(stack)
+            seed(stacks[name])
         nginx_stack = stacks["nginx"]
         # As Gunicorn runs here: 2 workers of 4 threads, each answer logged.
         granian = app_server(
@@ -364,16 +371,15 @@ def measure_layers(results, projects, mariadb):
             nginx_stack, "whitenoise", "127.0.0.52", "gunicorn", "--config", "gunicorn.conf.py",
             "--bind", "{host}:{port}", "whitenoise_app:application",
         )  # fmt: skip
-        # The app as the stack runs it but for one thing, to show what that
-        # costs: its log lines as JSON, or no metrics counted.
+        # The app as the stack runs it but for its metrics, to show what
+        # counting them costs.
         gunicorn = ["gunicorn", "--config", "gunicorn.conf.py", "--bind", "{host}:{port}"]
-        json_logs = app_server(nginx_stack, "json logs", "127.0.0.53", *gunicorn, LOG_FORMAT="json")
         settings = f"{projects['nginx'].name}.settings"
         no_metrics = app_server(
             nginx_stack, "no metrics", "127.0.0.54", *gunicorn,
             DJANGO_SETTINGS_MODULE="no_metrics_settings", BENCH_PROJECT_SETTINGS=settings,
         )  # fmt: skip
-        with granian, whitenoise, json_logs, no_metrics:
+        with granian, whitenoise, no_metrics:
             # Each server by its role, and which stack it is in: "app (apache)".
             servers = {}
             for name, stack in stacks.items():
@@ -381,7 +387,7 @@ def measure_layers(results, projects, mariadb):
                 servers |= {f"{role}{suffix}": server for role, server in stack.servers.items()}
                 servers[f"app{suffix}"] = stack.replicas[0]
             servers |= {"granian": granian, "whitenoise": whitenoise, "database": mariadb}
-            servers |= {"json logs": json_logs, "no metrics": no_metrics}
+            servers |= {"no metrics": no_metrics}
             measure(results, servers, nginx_stack)
 
 
@@ -428,7 +434,9 @@ PAGE = {
     "Apache → Gunicorn": ["apache (apache)", "app (apache)"],
     "HAProxy → Nginx → Gunicorn": ["haproxy", "nginx", "app"],
     "HAProxy → Apache → Gunicorn": ["haproxy (apache)", "apache (apache)", "app (apache)"],
-    "Gunicorn, its log as JSON": ["json logs"],
+    "HAProxy → Nginx → Gunicorn, every log as JSON": [
+        f"{role} (nginx {JSON_LOGS})" for role in ("haproxy", "nginx", "app")
+    ],
     "Gunicorn, no metrics": ["no metrics"],
     "Granian": ["granian"],
 }
@@ -445,8 +453,8 @@ STATIC = {
 }
 
 
-# The app as the stack runs it but for one thing (measure_layers).
-APP_VARIANTS = ("json logs", "no metrics")
+# The app as the stack runs it but for its metrics (measure_layers).
+APP_VARIANTS = ("no metrics",)
 
 
 def role(server):

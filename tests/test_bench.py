@@ -18,7 +18,7 @@ PAGE = [
     "Apache → Gunicorn",
     "HAProxy → Nginx → Gunicorn",
     "HAProxy → Apache → Gunicorn",
-    "Gunicorn, its log as JSON",
+    "HAProxy → Nginx → Gunicorn, every log as JSON",
     "Gunicorn, no metrics",
     "Granian",
     "HAProxy → Nginx → Gunicorn, kept alive",

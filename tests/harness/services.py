@@ -51,6 +51,8 @@ class Layout:
     # What a deployment sets for HAProxy beyond its defaults, as in Compose's
     # environment (the benchmark's limits per client, out of wrk's reach).
     haproxy_settings: dict = field(default_factory=dict)
+    # LOG_FORMAT of every server: the entrypoints' default, or Compose's json.
+    log_format: str = "text"
 
     def secret_file(self, name):
         """The file the bake wrote the secret `name` to (secrets/<name>)."""
@@ -163,6 +165,7 @@ def nginx(layout):
             **backends(layout),
         },
         settings={
+            "LOG_FORMAT": layout.log_format,
             "NGINX_TEMPLATE": str(layout.project / "nginx/nginx.conf"),
             "NGINX_CONF": str(conf),
             "NGINX_RUN_DIR": str(conf.parent),
@@ -191,6 +194,7 @@ def apache(layout):
             "DOMAIN_NAME": layout.domain,
         },
         settings={
+            "LOG_FORMAT": layout.log_format,
             "APACHE_TEMPLATE": str(layout.project / "apache/httpd.conf"),
             "APACHE_CONF": str(conf),
             "APACHE_SERVER_ROOT": str(conf.parent),
@@ -223,6 +227,7 @@ def haproxy(layout):
             prefix = proxy.upper()
             required |= {f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(layout.ports[proxy])}
     settings = {
+        "LOG_FORMAT": layout.log_format,
         "HAPROXY_TEMPLATE": str(layout.project / "haproxy/haproxy.cfg"),
         "HAPROXY_CFG": str(conf),
         # Nothing answers here; servers given as addresses are never resolved.
@@ -262,6 +267,7 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
         if name in database
     }
     settings = {
+        "LOG_FORMAT": layout.log_format,
         "DJANGO_SETTINGS_MODULE": f"{layout.project.name}.settings",
         "STATIC_ROOT": str(layout.static_root),
         "GUNICORN_BIND": f"{host}:{layout.ports['app']}",
