@@ -260,8 +260,13 @@ def bars(axes, contenders, title):
 
 
 def write(results, folder):
-    """Write <date>-<machine>.md and .png in folder; return their paths."""
+    """Write <date>-<machine>.md and .png in folder, or -2, -3... for a later
+    run of the same day, never over an earlier one; return their paths."""
     stem = f"{results.date}-{results.machine}"
+    run = 1
+    while (folder / f"{stem}.md").exists():
+        run += 1
+        stem = f"{results.date}-{results.machine}-{run}"
     table, picture = folder / f"{stem}.md", folder / f"{stem}.png"
     chart(results, picture)
     table.write_text(markdown(results, picture.name))
