@@ -346,17 +346,13 @@ health() {
 # newest good dump succeeded (0: never), the dump's size, and the schedule
 # they are held to. Written whole and renamed, so that it is never read half
 # written; readable by all, as it holds no more than times and sizes, in a
-# folder node_exporter reaches through $backups (which others may pass
-# through but not list: every dump stays its owner's alone).
+# folder node_exporter reaches through $backups (forever() opens both).
 write_metrics() {
     newest=$(latest) dumped=0 size=0
     if [ -n "$newest" ]; then
         dumped=$(stat -c %Y "$backups/$newest/dump.sql.gz.cms")
         size=$(stat -c %s "$backups/$newest/dump.sql.gz.cms")
     fi
-    chmod 711 "$backups"
-    mkdir -p "$backups/metrics"
-    chmod 755 "$backups/metrics"
     cat > "$backups/metrics/.backup.prom" <<EOF
 # HELP backup_last_success_timestamp_seconds When a round (a dump, or copying the binary logs) last succeeded.
 # TYPE backup_last_success_timestamp_seconds gauge
@@ -384,6 +380,11 @@ EOF
 # failing step stops it.
 forever() {
     trap 'exit 0' TERM INT
+    # Others may pass through $backups (a volume made before the image said
+    # so too), not list it, to metrics/: every dump stays its owner's alone.
+    chmod 711 "$backups"
+    mkdir -p "$backups/metrics"
+    chmod 755 "$backups/metrics"
     succeeded=0
     while :; do
         newest=$(latest)
