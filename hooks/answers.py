@@ -17,11 +17,20 @@ import zoneinfo
 
 from slugify import slugify
 
-SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13", "3.14")
+# The lines each version prompt offers, all within their makers' support
+# (SUPPORT.md has the dates; tier 1 fails once one is past). The first is
+# the default in cookiecutter.json.
+SUPPORTED_MYSQL = ("8.4", "9.7")
+SUPPORTED_PYTHON = ("3.11", "3.12", "3.13", "3.14")
 # HAProxy's LTS lines that the configuration is written for (2.6 is what the
-# native tiers run, 3.2 what the Docker tier runs).
-SUPPORTED_HAPROXY = ("2.6", "2.8", "3.0", "3.2")
-END_OF_LIFE_MYSQL = {"8.0": "April 2026"}
+# native tiers run, 3.4 what the Docker tier runs).
+SUPPORTED_HAPROXY = ("2.6", "2.8", "3.0", "3.2", "3.4")
+# Lines once offered, named in the refusal so that a user knows why.
+RETIRED = {("mysql_version", "8.0"): "reached end of life in April 2026"}
+RETIRED[("python_version", "3.10")] = "reached end of life in October 2026"
+# How HAProxy gets its certificate; the prune table in post_gen_project.py
+# says what each mode keeps.
+TLS_MODES = ("self-signed", "own", "acme", "none")
 
 # What the slug must not shadow: the project's own packages and folders, and
 # every top-level module that django/requirements-dev.txt installs (tier 4
@@ -76,6 +85,10 @@ _LANGUAGE_WORDS = (
 )
 DJANGO_LANGUAGES = set(_LANGUAGE_WORDS.split())
 
+# The slug cookiecutter.json makes from a name with no letter or digit: never
+# empty, as cookiecutter would bake into the output folder itself (and refuse
+# it as existing, before any hook could say why).
+NO_SLUG = "-"
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 MYSQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -84,10 +97,6 @@ NUMBER = re.compile(r"[1-9][0-9]*")
 JINJA = re.compile(r"\{[{%#]")
 # A Kubernetes label value holds at most 63 characters.
 MAX_LABEL = 63
-# The MySQL Operator release the production overlay is written for, and the
-# lines of MySQL it runs (k8s/overlays/production/database.yaml pins them).
-OPERATOR = "9.1.0-2.2.2"
-OPERATOR_MYSQL_LINES = ("8.4", "8.0")
 # Unicode categories that no answer may hold: control characters (newlines,
 # tabs, escapes), format characters (invisible, or reordering text), line and
 # paragraph separators, and lone surrogates.
@@ -148,11 +157,17 @@ def text_problems(answers):
 
 
 def name_problems(a):
+    slug = a["project_slug"]
     if not a["project_name"].strip():
         yield "project_name must not be empty"
-
-    slug = a["project_slug"]
-    if not IDENTIFIER.fullmatch(slug) or keyword.iskeyword(slug):
+    elif slug == NO_SLUG:
+        yield (
+            f"project_name {a['project_name']!r} has no letter or digit to make project_slug "
+            "from: add one, or answer project_slug yourself"
+        )
+    if slug == NO_SLUG:
+        pass
+    elif not IDENTIFIER.fullmatch(slug) or keyword.iskeyword(slug):
         yield (
             f"project_slug {slug!r} must be a lower-case Python identifier "
             "(a-z, 0-9, _; starting with a letter), which Compose also accepts"
@@ -190,11 +205,6 @@ def kubernetes_problems(a):
         yield (
             "kubernetes=yes with tls=acme: on Kubernetes, let cert-manager issue the "
             "certificate into a Secret and choose tls=own (README.md, Kubernetes)"
-        )
-    if a["mysql_version"] not in OPERATOR_MYSQL_LINES:
-        yield (
-            f"kubernetes=yes with mysql_version {a['mysql_version']}: the MySQL Operator release "
-            f"k8s/ is written for ({OPERATOR}) runs MySQL {' or '.join(OPERATOR_MYSQL_LINES)}"
         )
     # The slug labels every object (app.kubernetes.io/part-of).
     if len(a["project_slug"]) > MAX_LABEL:
@@ -271,15 +281,18 @@ def database_problems(a):
         )
 
 
-def version_problems(a):
-    # mysql_version is a choice in cookiecutter.json: cookiecutter itself
-    # refuses anything else, naming the choices.
+def choice_problems(a):
+    # Plain text prompts, not cookiecutter choices: cookiecutter refuses an
+    # unlisted choice itself, before any hook, with a traceback.
     for key, supported in (
+        ("tls", TLS_MODES),
+        ("mysql_version", SUPPORTED_MYSQL),
         ("python_version", SUPPORTED_PYTHON),
         ("haproxy_version", SUPPORTED_HAPROXY),
     ):
         if a[key] not in supported:
-            yield f"{key} {a[key]!r} is not supported: choose {', '.join(supported)}"
+            why = RETIRED.get((key, a[key]), "is not offered")
+            yield f"{key} {a[key]!r} {why}: choose {', '.join(supported)}"
 
 
 def site_problems(a):
@@ -316,7 +329,7 @@ def made_from(a):
     author_email. One equal to its default counts as made from it, typed or
     not: changing either mends it."""
     made = {}
-    if a["project_slug"] == slugify(a["project_name"], separator="_"):
+    if a["project_slug"] in (slugify(a["project_name"], separator="_"), NO_SLUG):
         made["project_slug"] = "project_name"
     for key in ("db_name", "db_user"):
         if a[key] == a["project_slug"]:
@@ -362,7 +375,7 @@ def problems(answers):
         number_problems,
         network_problems,
         database_problems,
-        version_problems,
+        choice_problems,
         site_problems,
     ):
         found.extend(rules(answers))
@@ -372,12 +385,6 @@ def problems(answers):
 def warnings(answers):
     """Answers that bake, but deserve a second look."""
     found = []
-    end_of_life = END_OF_LIFE_MYSQL.get(str(answers["mysql_version"]))
-    if end_of_life:
-        found.append(
-            f"MySQL {answers['mysql_version']} reached end of life in {end_of_life} and gets no "
-            "more security fixes; prefer 8.4 LTS or 9.7 LTS."
-        )
     domain = str(answers["domain_name"])
     if answers["tls"] == "acme" and ("." not in domain or ip_version(domain)):
         found.append(

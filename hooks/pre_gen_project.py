@@ -14,12 +14,14 @@ sys.path.insert(0, {{ hooks_dir | jsonify }})  # noqa: S108 (wherever the templa
 import answers  # noqa: E402
 
 # Every answer as a JSON string literal, which is also a valid Python one: a
-# quote or backslash in an answer cannot break this file. A yes/no answer
+# quote or backslash in an answer cannot break this file. Non-ASCII text is
+# written as itself (`quoted`): an escaped emoji would arrive as two lone
+# surrogates, which the rules refuse as control characters. A yes/no answer
 # arrives as a boolean or as text, depending on cookiecutter's version;
 # local_extensions.py reads both the same way.
 ANSWERS = {
 {%- for key, value in cookiecutter.items() if not key.startswith("_") %}
-    {{ key | jsonify }}: {{ (value | yes_no if key.startswith("use_") or key == "kubernetes" else value) | string | jsonify }},
+    {{ key | jsonify }}: {{ (value | yes_no if key.startswith("use_") or key == "kubernetes" else value) | quoted }},
 {%- endfor %}
 }
 

@@ -5,9 +5,13 @@ problem that names the prompt. tests/test_bake.py proves that the hook applies
 these rules to a real bake and writes nothing when one fails.
 """
 
+import datetime
+import re
+import tomllib
+
 import answers
 import pytest
-from harness.template import default_answers
+from harness.template import PROJECT_TEMPLATE, TEMPLATE, default_answers
 
 DEFAULTS = {
     key: "yes" if value is True else "no" if value is False else str(value)
@@ -37,7 +41,7 @@ REFUSED = {
     # Answers made from project_name (the slug) and from the slug (the
     # database names), left at their defaults: the name typed is named.
     "an empty name, and what is made of it": (
-        {"project_name": "", **made_from_name("")},
+        {"project_name": "", **made_from_name(answers.NO_SLUG)},
         "project_name must not be empty",
     ),
     "a name whose slug starts with a digit": (
@@ -45,8 +49,8 @@ REFUSED = {
         "project_name '49 board': project_slug '49_board' must",
     ),
     "a name with nothing to make a slug of": (
-        {"project_name": "🎉🎉", **made_from_name("")},
-        "project_name '🎉🎉': project_slug '' must",
+        {"project_name": "🎉🎉", **made_from_name(answers.NO_SLUG)},
+        "project_name '🎉🎉' has no letter or digit to make project_slug from",
     ),
     "a name too long for the database names": (
         {"project_name": "b" * 80, **made_from_name("b" * 80)},
@@ -92,10 +96,6 @@ REFUSED = {
     "kubernetes with acme": (
         {"kubernetes": "yes", "tls": "acme", "acme_email": "ops@board.kr"},
         "kubernetes=yes with tls=acme",
-    ),
-    "kubernetes with a MySQL its operator does not run": (
-        {"kubernetes": "yes", "mysql_version": "9.7"},
-        "kubernetes=yes with mysql_version 9.7: the MySQL Operator release",
     ),
     "kubernetes with a slug too long for a label": (
         {"kubernetes": "yes", "project_slug": "b" * 64, "db_name": "b", "db_user": "b"},
@@ -161,10 +161,23 @@ REFUSED = {
     "db_user too long": ({"db_user": "u" * 33}, "db_user 'uuu"),
     "db_user root": ({"db_user": "root"}, "db_user must not be root"),
     "db_user backup": ({"db_user": "Backup"}, "db_user must not be Backup"),
-    # Versions
-    "old python": ({"python_version": "3.9"}, "python_version '3.9' is not supported: choose 3.10"),
-    "python without a minor": ({"python_version": "3"}, "python_version '3' is not supported"),
-    "old haproxy": ({"haproxy_version": "2.4"}, "haproxy_version '2.4' is not supported: choose"),
+    # Choices, typed as text
+    "a tls mode not offered": (
+        {"tls": "letsencrypt"},
+        "tls 'letsencrypt' is not offered: choose self-signed, own, acme, none",
+    ),
+    "a MySQL line not offered": ({"mysql_version": "5.7"}, "mysql_version '5.7' is not offered"),
+    "MySQL 8.0, past end of life": (
+        {"mysql_version": "8.0"},
+        "mysql_version '8.0' reached end of life in April 2026: choose 8.4, 9.7",
+    ),
+    "Python 3.10, past end of life": (
+        {"python_version": "3.10"},
+        "python_version '3.10' reached end of life in October 2026: choose 3.11",
+    ),
+    "old python": ({"python_version": "3.9"}, "python_version '3.9' is not offered: choose 3.11"),
+    "python without a minor": ({"python_version": "3"}, "python_version '3' is not offered"),
+    "old haproxy": ({"haproxy_version": "2.4"}, "haproxy_version '2.4' is not offered: choose"),
     "haproxy patch release": ({"haproxy_version": "3.2.26"}, "haproxy_version '3.2.26' is not"),
     # The site
     "domain with a space": ({"domain_name": "exa mple.com"}, "domain_name 'exa mple.com' is not"),
@@ -229,6 +242,8 @@ ACCEPTED = {
     "a region of Korean": {"language_code": "ko-kr"},
     "the newest Python": {"python_version": "3.14"},
     "the oldest HAProxy line": {"haproxy_version": "2.6"},
+    "the newest MySQL line": {"mysql_version": "9.7"},
+    "kubernetes with the newest MySQL line": {"kubernetes": "yes", "mysql_version": "9.7"},
     "the longest database name": {"db_name": "d" * answers.MAX_DB_NAME},
     "names YAML would misread unquoted": {"db_name": "null", "db_user": "yes"},
     "a Korean project name": {"project_name": "커뮤니티 게시판", "project_slug": "board_ko"},
@@ -259,13 +274,6 @@ def test_every_problem_is_reported_at_once():
     assert [line.split()[0] for line in found] == ["app_replicas", "http_port", "db_user"]
 
 
-def test_mysql_80_is_warned_about_and_the_others_are_not():
-    for version in ("8.4", "9.7"):
-        assert answers.warnings({**DEFAULTS, "mysql_version": version}) == []
-    (warning,) = answers.warnings({**DEFAULTS, "mysql_version": "8.0"})
-    assert "MySQL 8.0 reached end of life in April 2026" in warning
-
-
 @pytest.mark.parametrize(
     ("tls", "domain", "warned"),
     [
@@ -281,3 +289,36 @@ def test_acme_for_a_name_no_public_ca_certifies_is_warned_about(tls, domain, war
     assert bool(found) == warned, found
     if warned:
         assert f"{domain!r} is not one" in found[0]
+
+
+SUPPORT = tomllib.loads((TEMPLATE / "hooks" / "support.toml").read_text())
+
+
+def pinned(path, pattern):
+    """The version line a baked file pins, e.g. 5.2 from Django==5.2.19."""
+    text = (PROJECT_TEMPLATE / path).read_text()
+    return re.search(pattern, text, re.MULTILINE).group(1)
+
+
+def lines_offered_or_pinned():
+    yield from (("python", line) for line in answers.SUPPORTED_PYTHON)
+    yield from (("mysql", line) for line in answers.SUPPORTED_MYSQL)
+    yield from (("haproxy", line) for line in answers.SUPPORTED_HAPROXY)
+    yield "django", pinned("django/requirements.txt", r"^Django==(\d+\.\d+)\.")
+    yield "nginx", pinned("nginx/Dockerfile.nginx", r"^FROM nginx:(\d+\.\d+)$")
+    yield "prometheus", pinned("docker-compose.yml", r"image: prom/prometheus:v(\d+\.\d+)\.")
+
+
+@pytest.mark.parametrize(("software", "line"), list(lines_offered_or_pinned()), ids="-".join)
+def test_every_line_offered_or_pinned_is_within_its_makers_support(software, line):
+    until = SUPPORT.get(software, {}).get(line)
+    assert until, f"hooks/support.toml has no end of support for {software} {line}"
+    assert datetime.date.today() <= until, (
+        f"{software} {line} stopped getting fixes on {until}: offer or pin a newer line"
+    )
+
+
+def test_the_support_table_dates_only_lines_in_use():
+    in_use = set(lines_offered_or_pinned())
+    dated = {(software, line) for software, lines in SUPPORT.items() for line in lines}
+    assert dated == in_use

@@ -261,14 +261,6 @@ def test_the_database_image_is_the_chosen_mysql_version(mysql_project):
     assert f"mysql:{version}" in workflow
 
 
-def test_mysql_80_bakes_with_an_end_of_life_warning(tmp_path):
-    baked = bake_on_command_line(tmp_path, {"mysql_version": "8.0"})
-    assert baked.returncode == 0, baked.stderr
-    assert "WARNING: MySQL 8.0 reached end of life" in baked.stderr
-    readme = (tmp_path / "community_board/README.md").read_text()
-    assert "MySQL 8.0 is past end of life" in readme
-
-
 def refusal(run_):
     assert run_.returncode != 0
     assert "Traceback" not in run_.stderr + run_.stdout
@@ -305,11 +297,22 @@ def test_several_bad_answers_are_all_reported_at_once(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_mysql_version_outside_the_choices_is_refused_by_cookiecutter(tmp_path):
-    # cookiecutter checks a choice itself, before any hook, and names the choices.
-    refused = bake_on_command_line(tmp_path, {"mysql_version": "5.7"})
-    assert refused.returncode != 0
-    assert "5.7 provided for choice variable mysql_version" in refused.stderr
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ({"tls": "letsencrypt"}, "ERROR: tls 'letsencrypt' is not offered: choose self-signed,"),
+        ({"mysql_version": "8.0"}, "ERROR: mysql_version '8.0' reached end of life in April"),
+        ({"project_name": ""}, "ERROR: project_name must not be empty"),
+        (
+            {"project_name": "\U0001f389\U0001f389"},
+            "ERROR: project_name '\U0001f389\U0001f389' has no",
+        ),
+    ],
+    ids=["a tls mode not offered", "a retired MySQL line", "an empty name", "an emoji-only name"],
+)
+def test_a_choice_not_offered_or_an_empty_name_is_refused_in_one_line(tmp_path, typed, said):
+    (error,) = refusal(bake_on_command_line(tmp_path, typed))
+    assert error.startswith(said), error
     assert list(tmp_path.iterdir()) == []
 
 

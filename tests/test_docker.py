@@ -53,6 +53,9 @@ ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
 # proxy (every service there is).
 ONE_CHOICE = [EVERY_PROXY]
 # How each image's server tells its version.
+# Stand-ins that run an older line than their name: Debian carries none
+# newer (CONTRIBUTING.md, "The stand-ins").
+OLDER_LINES = {"prom/prometheus": "3.5"}
 VERSION_COMMANDS = {
     "nginx": ["nginx", "-v"],
     "httpd": ["httpd", "-v"],
@@ -141,7 +144,8 @@ def test_each_stand_in_runs_the_version_line_its_name_promises(engine, images, c
         answer = engine.docker("run", "--rm", "--network", "none", image, *command)
         version = re.search(r"(\d+\.\d+\.\d+)", answer.stdout + answer.stderr).group(1)
         seen[image] = version
-        assert version.startswith(re.search(r"\d+\.\d+", tag).group() + "."), (image, version)
+        line = OLDER_LINES.get(repository, re.search(r"\d+\.\d+", tag).group())
+        assert version.startswith(line + "."), (image, version)
     with capsys.disabled():
         runs = ", ".join(f"{image} runs {version}" for image, version in seen.items())
         print(f"\nstand-ins (built, or found cached, in {build_seconds:.1f} s): {runs}")

@@ -27,9 +27,9 @@ from harness import processes, services, tls
 from harness.commands import run
 from harness.native import NativeStack, failover_scenarios
 from harness.template import (
-    CONTEXT,
     EVERY_PROXY,
     PROXY_CHOICES,
+    TLS_MODES,
     load_stack_checks,
     tls_answers,
 )
@@ -40,7 +40,7 @@ FAILOVER = failover_scenarios(CHECKS)
 # runs once, on the stack with both (tier 6 runs it for every proxy choice,
 # on the real images).
 OVERLOAD = CHECKS.failover_under_overload
-DEFAULT_TLS, *OTHER_TLS = CONTEXT["tls"]
+DEFAULT_TLS, *OTHER_TLS = TLS_MODES
 # What every tls mode must keep working: the ports, the user flow with CSRF.
 FLOW = [
     CHECKS.check_every_published_port_answers,
@@ -296,7 +296,7 @@ def modes(*wanted):
     return [f"{mode}-{EVERY_PROXY}" for mode in wanted]
 
 
-TLS_MODES = [mode for mode in OTHER_TLS if mode != "none"]
+CERTIFICATE_MODES = [mode for mode in OTHER_TLS if mode != "none"]
 
 
 @pytest.fixture(scope="module")
@@ -308,13 +308,13 @@ def mode_stack(request, bake, mariadb):
     assert_nothing_is_left_behind(running)
 
 
-@pytest.mark.parametrize("mode_stack", modes(*TLS_MODES), indirect=True)
+@pytest.mark.parametrize("mode_stack", modes(*CERTIFICATE_MODES), indirect=True)
 @pytest.mark.parametrize("check", FLOW + CHECKS.HTTPS, ids=named)
 def test_every_tls_mode_keeps_the_user_flow_and_does_https_right(mode_stack, check):
     check(mode_stack)
 
 
-@pytest.mark.parametrize("mode_stack", modes(*TLS_MODES), indirect=True)
+@pytest.mark.parametrize("mode_stack", modes(*CERTIFICATE_MODES), indirect=True)
 def test_every_tls_mode_serves_a_certificate_that_verifies_for_the_domain(mode_stack):
     tls.verified(mode_stack.layout.ports["https"], mode_stack.domain, mode_stack.verify)
 

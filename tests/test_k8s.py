@@ -109,7 +109,7 @@ def test_the_production_database_is_an_operators_cluster_behind_db(k8s_project):
     assert config["data"]["DB_HOST"] == "db"
 
 
-@pytest.mark.parametrize("line", answers.OPERATOR_MYSQL_LINES)
+@pytest.mark.parametrize("line", answers.SUPPORTED_MYSQL)
 def test_both_databases_run_the_chosen_mysql_line(bake, line):
     project = bake(kubernetes=True, mysql_version=line)
     _, objects = render(project, "production")

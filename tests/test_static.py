@@ -16,7 +16,7 @@ from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 from harness.commands import COMPOSE, compose_model, run, tool
-from harness.template import CONTEXT, PROXIES, TEMPLATE, proxies_of
+from harness.template import CONTEXT, PROXIES, RULES, TEMPLATE, proxies_of
 
 LONG_RUNNING = {"db", "app", "haproxy", "acme", "backup", *PROXIES}
 
@@ -494,7 +494,15 @@ def test_cookiecutter_json_holds_exactly_the_documented_prompts():
         "kubernetes",
     }
     assert CONTEXT["__prompts__"].keys() == prompts
-    assert CONTEXT["mysql_version"][0] == "8.4", "8.4 LTS stays the default"
+    assert CONTEXT["mysql_version"] == "8.4", "8.4 LTS stays the default"
+    # Each offered-lines prompt defaults to a line hooks/answers.py offers.
+    for key, offered in (
+        ("tls", RULES.TLS_MODES),
+        ("mysql_version", RULES.SUPPORTED_MYSQL),
+        ("python_version", RULES.SUPPORTED_PYTHON),
+        ("haproxy_version", RULES.SUPPORTED_HAPROXY),
+    ):
+        assert CONTEXT[key] in offered, key
     assert CONTEXT["use_nginx"] is True and CONTEXT["use_apache"] is True
     assert CONTEXT["kubernetes"] is False, "Compose alone stays the default"
 

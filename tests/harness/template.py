@@ -1,7 +1,8 @@
 """This template repository, as its tests see it.
 
-The prompts' choices and the files copied verbatim are read from
-cookiecutter.json, never restated, so the tests follow the template.
+The prompts' answers and the files copied verbatim are read from
+cookiecutter.json and hooks/answers.py, never restated, so the tests follow
+the template.
 """
 
 import importlib.util
@@ -30,8 +31,19 @@ PROXY_CHOICES = {
 }
 # The choice with every proxy: what the proxy choice does not change runs there, once.
 EVERY_PROXY = next(iter(PROXY_CHOICES))
-MYSQL_VERSIONS = CONTEXT["mysql_version"]
-TLS_MODES = CONTEXT["tls"]
+
+
+def load_answer_rules():
+    """hooks/answers.py, which lists what each text prompt offers."""
+    spec = importlib.util.spec_from_file_location("answers", TEMPLATE / "hooks" / "answers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RULES = load_answer_rules()
+MYSQL_VERSIONS = RULES.SUPPORTED_MYSQL
+TLS_MODES = RULES.TLS_MODES
 
 
 def tls_answers(mode):
