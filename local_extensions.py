@@ -13,6 +13,9 @@ back as exactly the text typed: unquoted, YAML would read `null`, `yes` or
 as one space-separated line; `host_port_address` writes an address as
 Compose's `ports` take it (IPv6 in brackets).
 
+`sizing(app_replicas)` is how big each tier is for that many replicas:
+the arithmetic that docker-compose.yml, haproxy.cfg and both READMEs render.
+
 `hooks_dir` is this template's hooks folder, absolute: cookiecutter runs a
 rendered copy of each hook from a temporary folder, inside the new project,
 and names the template as it was given (`cookiecutter .`).
@@ -55,6 +58,39 @@ def host_port_address(value):
     return f"[{value}]" if ":" in str(value) else str(value)
 
 
+# A replica may use one CPU (docker-compose.yml): Gunicorn's 2 x CPUs + 1
+# workers, each with a few threads for requests that wait on MySQL.
+GUNICORN_WORKERS = 3
+GUNICORN_THREADS = 4
+# Requests a web server answers without the app: static files, its own pages.
+WEB_SERVER_SPARE = 8
+# Connections beside the app's: migrate, backup, an admin, monitor's 3.
+DATABASE_SPARE = 10
+MYSQL_DEFAULT_MAX_CONNECTIONS = 151
+
+
+def sizing(app_replicas):
+    """Each tier's limits for `app_replicas` replicas.
+
+    - app_threads: the requests all replicas work on at once.
+    - web_server_maxconn: HAProxy's `maxconn` per web server. Each one alone
+      (the other down, or the only one chosen) can keep every app thread
+      busy; past it, requests queue in HAProxy, in order, not in a backlog.
+    - mysql_max_connections: every thread keeps one connection, and a
+      deploy runs twice the replicas for a while; never below MySQL's own.
+    """
+    app_threads = int(app_replicas) * GUNICORN_WORKERS * GUNICORN_THREADS
+    return {
+        "gunicorn_workers": GUNICORN_WORKERS,
+        "gunicorn_threads": GUNICORN_THREADS,
+        "app_threads": app_threads,
+        "web_server_maxconn": app_threads + WEB_SERVER_SPARE,
+        "mysql_max_connections": max(
+            MYSQL_DEFAULT_MAX_CONNECTIONS, 2 * app_threads + DATABASE_SPARE
+        ),
+    }
+
+
 class TemplateHelpers(Extension):
     def __init__(self, environment):
         super().__init__(environment)
@@ -64,3 +100,4 @@ class TemplateHelpers(Extension):
         environment.filters["address_list"] = address_list
         environment.filters["host_port_address"] = host_port_address
         environment.globals["hooks_dir"] = str(HOOKS_DIR)
+        environment.globals["sizing"] = sizing

@@ -73,7 +73,10 @@ RESERVED_MAIL_DOMAINS = {"example.com", "example.net", "example.org", "localhost
 RESERVED_MAIL_TLDS = {"example", "invalid", "localhost", "test"}
 # The users db/users.sh (and the MySQL image, root) make beside the app's.
 RESERVED_DB_USERS = {"root", "migrate", "backup"}
-MAX_REPLICAS = 100
+# Past 32 replicas HAProxy's maxconn per web server (local_extensions.py's
+# sizing: 12 threads a replica, and 8) would pass Apache's 400 workers (its
+# event MPM's default), and the web servers' own limits would bind first.
+MAX_REPLICAS = 32
 # Django's own language list (django.conf.global_settings.LANGUAGES, Django
 # 5.2): the languages Django ships translations for. Tier 4 checks it against
 # the installed Django.

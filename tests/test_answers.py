@@ -13,6 +13,8 @@ import answers
 import pytest
 from harness.template import PROJECT_TEMPLATE, TEMPLATE, default_answers
 
+import local_extensions
+
 DEFAULTS = {
     key: "yes" if value is True else "no" if value is False else str(value)
     for key, value in default_answers().items()
@@ -122,7 +124,7 @@ REFUSED = {
     "no replicas": ({"app_replicas": "0"}, "app_replicas '0' must be a whole number from 1 to"),
     "replicas in words": ({"app_replicas": "two"}, "app_replicas 'two'"),
     "replicas with a leading zero": ({"app_replicas": "02"}, "app_replicas '02'"),
-    "more replicas than a host runs": ({"app_replicas": "101"}, "app_replicas '101'"),
+    "more replicas than a web server holds": ({"app_replicas": "33"}, "app_replicas '33'"),
     "replicas past a 64-bit integer": ({"app_replicas": "9" * 20}, "app_replicas '999"),
     # Addresses
     "stats address that is a name": (
@@ -243,6 +245,7 @@ ACCEPTED = {
     "the newest Python": {"python_version": "3.14"},
     "the oldest HAProxy line": {"haproxy_version": "2.6"},
     "the newest MySQL line": {"mysql_version": "9.7"},
+    "the most replicas": {"app_replicas": "32"},
     "kubernetes with the newest MySQL line": {"kubernetes": "yes", "mysql_version": "9.7"},
     "the longest database name": {"db_name": "d" * answers.MAX_DB_NAME},
     "names YAML would misread unquoted": {"db_name": "null", "db_user": "yes"},
@@ -289,6 +292,19 @@ def test_acme_for_a_name_no_public_ca_certifies_is_warned_about(tls, domain, war
     assert bool(found) == warned, found
     if warned:
         assert f"{domain!r} is not one" in found[0]
+
+
+# Apache's event MPM serves 400 requests at once unless told otherwise, and
+# apache/httpd.conf does not tell it.
+APACHE_MAX_REQUEST_WORKERS = 400
+
+
+def test_haproxy_never_sends_a_web_server_more_than_it_holds_up_to_the_most_replicas():
+    assert "MaxRequestWorkers" not in (PROJECT_TEMPLATE / "apache/httpd.conf").read_text()
+    most = local_extensions.sizing(answers.MAX_REPLICAS)
+    assert most["web_server_maxconn"] <= APACHE_MAX_REQUEST_WORKERS
+    beyond = local_extensions.sizing(answers.MAX_REPLICAS + 1)
+    assert beyond["web_server_maxconn"] > APACHE_MAX_REQUEST_WORKERS, "the cap could be higher"
 
 
 SUPPORT = tomllib.loads((TEMPLATE / "hooks" / "support.toml").read_text())

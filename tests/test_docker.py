@@ -47,6 +47,8 @@ from harness.template import (
 )
 from urllib3.exceptions import InsecureRequestWarning
 
+import local_extensions
+
 CHECKS = load_stack_checks()
 ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
 # What does not depend on the proxy choice runs once, on the stack with every
@@ -553,6 +555,54 @@ def test_a_deploy_rolls_new_code_onto_every_replica_with_no_failed_request(
     figures = assert_no_failed_request(stack, load, since)
     with capsys.disabled():
         print(f"\n[{'+'.join(proxies_of(stack.project))}] deploy: {figures}")
+
+
+def global_status(driver, *names):
+    """MySQL's global status variables `names`, read as the monitoring user."""
+    user, password = driver.database_users()["MONITOR"]
+    wanted = ", ".join(f"'{name}'" for name in names)
+    query = f"SHOW GLOBAL STATUS WHERE Variable_name IN ({wanted})"
+    status, output = driver.sql_as(user, password, query, in_database=False)
+    assert status == 0, output
+    return {
+        name: int(value) for name, value in (line.split("\t") for line in output.splitlines()[1:])
+    }
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_five_replicas_under_overload_hold_no_more_database_connections_than_sized_for(
+    stack, shipped_driver, capsys
+):
+    replicas = 5
+    environment = shipped_driver.config["services"]["app"]["environment"]
+    per_replica = int(environment["GUNICORN_WORKERS"]) * int(environment["GUNICORN_THREADS"])
+    (limit,) = [
+        int(arg.split("=")[1])
+        for arg in shipped_driver.config["services"]["db"]["command"]
+        if arg.startswith("--max-connections=")
+    ]
+    scale = ["up", "--detach", "--no-deps", "--no-recreate", "--scale"]
+    stack.compose(*scale, f"app={replicas}", "app")
+    try:
+        for container in shipped_driver.containers("app"):
+            shipped_driver.wait_until_healthy(container)
+        figures = CHECKS.overload(shipped_driver, 256)
+        used = global_status(
+            shipped_driver, "Max_used_connections", "Connection_errors_max_connections"
+        )
+    finally:
+        stack.compose(*scale, "app=2", "app")
+    # One connection per thread (local_extensions.sizing), and the spare
+    # for the backups, the monitoring user and this check.
+    sized = replicas * per_replica + local_extensions.DATABASE_SPARE
+    assert used["Connection_errors_max_connections"] == 0, used
+    assert used["Max_used_connections"] <= min(sized, limit), (used, sized, limit)
+    with capsys.disabled():
+        print(
+            f"\n{replicas} replicas under 256 connections at once: at most "
+            f"{used['Max_used_connections']} database connections (sized for {sized}, "
+            f"MySQL allows {limit}); {figures}"
+        )
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)

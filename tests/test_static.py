@@ -117,17 +117,23 @@ def test_each_service_logs_in_to_the_database_as_the_user_of_its_job(variant_pro
 
 
 @pytest.mark.parametrize("replicas", [2, 10])
-def test_mysql_takes_every_connection_the_replicas_hold_even_during_a_deploy(cookies, replicas):
+def test_mysql_and_haproxy_are_sized_for_the_replicas_answered(cookies, replicas):
     project = cookies.bake(extra_context={"app_replicas": str(replicas)}).project_path
     services = compose_model(project)["services"]
     (limit,) = [arg for arg in services["db"]["command"] if arg.startswith("--max-connections=")]
-    workers = int(services["app"]["environment"]["GUNICORN_WORKERS"])
-    conf = (project / "django/gunicorn.conf.py").read_text()
-    threads = int(re.search(r'env.int\("GUNICORN_THREADS", (\d+)\)', conf).group(1))
+    app = services["app"]
+    assert app["deploy"]["replicas"] == replicas
+    threads = int(app["environment"]["GUNICORN_WORKERS"]) * int(
+        app["environment"]["GUNICORN_THREADS"]
+    )
     # Twice the replicas during a deploy; one connection kept per thread;
     # the migrations, the backups and an admin beside them, and the
     # monitoring user's 3 at most (db/users.sh).
-    assert int(limit.split("=")[1]) >= 2 * replicas * workers * threads + 3 + 3
+    assert int(limit.split("=")[1]) >= 2 * replicas * threads + 3 + 3
+    # One web server alone can keep every thread of every replica busy.
+    config = (project / "haproxy/haproxy.cfg").read_text()
+    (maxconn,) = re.findall(r"^    default-server .* maxconn (\d+) ", config, re.MULTILINE)
+    assert int(maxconn) >= replicas * threads
 
 
 def test_the_database_keeps_its_binary_logs_longer_than_a_backup_interval(default_project):
