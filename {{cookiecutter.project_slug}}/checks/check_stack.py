@@ -987,6 +987,9 @@ def failover_when_app_replicas_stop_and_die(stack):
 
 
 def failover_when_the_database_restarts(stack):
+    """A request that cannot connect waits for the database (a GET 1.5 s,
+    asked again by HAProxy; a write up to 8 s): a restart of a few seconds
+    fails no request."""
     with Load(stack) as load:
         load.run_for(1)
         restarting = time.monotonic()
@@ -998,6 +1001,8 @@ def failover_when_the_database_restarts(stack):
     figures |= {"serving again after": f"{serving:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
+    assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
+    assert load.failed_posts == [], f"{figures}: {load.failed_posts}"
     return figures
 
 

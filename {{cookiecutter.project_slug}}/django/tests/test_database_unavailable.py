@@ -1,11 +1,16 @@
-"""While the database cannot be reached, pages answer 503 with Retry-After."""
+"""A request waits for a database it cannot connect to, within its wait;
+past it, pages answer 503 with Retry-After."""
 
 import logging
 from unittest import mock
 
+import pymysql
 import pytest
 from django.db import OperationalError, ProgrammingError
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.test import RequestFactory
+
+from {{ cookiecutter.project_slug }} import database_unavailable as outage
 
 
 def failing_cursor(error):
@@ -43,3 +48,63 @@ def test_a_mistake_in_a_query_stays_a_server_error(client, db, error):
     assert response.status_code == 500
     assert "Server error" in response.text
     assert "Request ID: <code>&lt;b class=&quot;x&quot;&gt;</code>" in response.text
+
+
+class Database:
+    """A database that refuses `refusals` connections, then takes them."""
+
+    def __init__(self, refusals, code=2003):
+        self.refusals, self.code, self.tries = refusals, code, 0
+
+    def connect(self):
+        self.tries += 1
+        if self.tries <= self.refusals:
+            raise pymysql.OperationalError(self.code, "simulated")
+        return "connection"
+
+
+def within_a_request(method, connect):
+    """connect() as a request of `method` runs it, through the middleware."""
+    results = []
+    middleware = outage.WaitForDatabaseMiddleware(
+        lambda request: results.append(outage.connect_within_the_wait(connect))
+    )
+    middleware(RequestFactory().generic(method, "/"))
+    return results[0]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_request_waits_for_a_database_it_cannot_connect_to(method, caplog):
+    database = Database(refusals=3)
+    with caplog.at_level(logging.INFO):
+        assert within_a_request(method, database.connect) == "connection"
+    assert database.tries == 4
+    assert "Database reached after waiting" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("method", "wait"), [("GET", outage.WAIT_FOR_READS), ("POST", outage.WAIT_FOR_WRITES)]
+)
+def test_past_its_wait_a_request_gets_the_error(method, wait, monkeypatch):
+    waited = []
+    monkeypatch.setattr(outage.time, "monotonic", lambda: sum(waited))
+    monkeypatch.setattr(outage.time, "sleep", waited.append)
+    database = Database(refusals=1000)
+    with pytest.raises(pymysql.OperationalError):
+        within_a_request(method, database.connect)
+    # It waited its time, in pauses of half a second at most.
+    assert wait - 0.5 < sum(waited) <= wait
+    assert database.tries > 3
+
+
+def test_an_error_after_connecting_or_outside_a_request_is_not_waited_for():
+    # Lost under way, the query may have run: not tried again.
+    lost = Database(refusals=1, code=2013)
+    with pytest.raises(pymysql.OperationalError):
+        within_a_request("POST", lost.connect)
+    assert lost.tries == 1
+    # A management command or a check fails at once, and says so.
+    refused = Database(refusals=1)
+    with pytest.raises(pymysql.OperationalError):
+        outage.connect_within_the_wait(refused.connect)
+    assert refused.tries == 1

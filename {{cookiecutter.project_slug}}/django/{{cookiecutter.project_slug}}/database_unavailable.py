@@ -1,20 +1,43 @@
-"""503 and Retry-After while the database cannot be reached.
+"""Riding through a database restart, and 503 past it.
 
-Without this, a database restart turns every page into a 500 with a
-traceback in the log, which says "bug" to clients, monitors and operators
-alike. A lost connection is not a bug: the answer is the site's plain 503
-page (the one the web servers serve, django/static/errors/503.html, with
-the request's ID), which tells clients when to try again, and one line in
-the log.
+A request that cannot connect to the database at all has sent it nothing,
+so it may wait and try again, whatever its method: the MySQL backend
+(mysql/base.py) does, for as long as the request's wait allows. A GET waits
+less than the web servers give a read (2 s), so that they never take the
+replica for hung; past it, the app answers 503 and HAProxy asks again
+(`retry-on 503`, three times: about 6 s in all). A write is never sent
+twice, so it waits here, up to 8 s, below the web servers' 10 s.
+
+Past the wait, or when a connection is lost under way (the query may have
+run), the answer is the site's plain 503 page (the one the web servers
+serve, django/static/errors/503.html, with the request's ID), which tells
+clients when to try again, and one line in the log. Without it, a lost
+database would turn every page into a 500 with a traceback, which says
+"bug" to clients, monitors and operators alike.
 """
 
+import contextvars
 import logging
+import time
 
+import pymysql
 from django.db import InterfaceError, OperationalError
 
 from .error_pages import error_page
 
 logger = logging.getLogger(__name__)
+
+# Seconds a request may wait for a database it cannot connect to.
+WAIT_FOR_READS = 1.5
+WAIT_FOR_WRITES = 8.0
+# Until when the current request may wait; None outside one (migrations,
+# management commands, checks: they fail at once, and say so).
+_wait_until = contextvars.ContextVar("wait_for_database_until", default=None)
+
+# MySQL's error numbers for "could not connect" (nothing was sent): too
+# many connections, shutting down, no socket, no TCP (refused, or a name
+# that no longer resolves while the container restarts), unknown host.
+CANNOT_CONNECT = {1040, 1053, 2002, 2003, 2005}
 
 # Seconds a client is asked to wait: about what a database restart takes.
 RETRY_AFTER = 5
@@ -24,6 +47,43 @@ RETRY_AFTER = 5
 # connections, shutting down, cannot connect (socket, TCP, unknown host),
 # gone away, connection lost, disconnected by the server.
 UNREACHABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 4031}
+
+
+def connect_within_the_wait(connect):
+    """`connect()`, tried again while it cannot connect, until the current
+    request's wait is over; then its error."""
+    started = time.monotonic()
+    pause, tries = 0.05, 0
+    while True:
+        try:
+            connection = connect()
+        except pymysql.OperationalError as error:  # the driver's, before Django wraps it
+            until = _wait_until.get()
+            code = error.args[0] if error.args else None
+            if until is None or code not in CANNOT_CONNECT or time.monotonic() + pause > until:
+                raise
+            time.sleep(pause)
+            pause, tries = min(2 * pause, 0.5), tries + 1
+            continue
+        if tries:
+            waited = time.monotonic() - started
+            logger.info("Database reached after waiting %.1f s (%d tries)", waited, tries + 1)
+        return connection
+
+
+class WaitForDatabaseMiddleware:
+    """Gives each request its wait for the database, by method."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        wait = WAIT_FOR_READS if request.method in ("GET", "HEAD") else WAIT_FOR_WRITES
+        token = _wait_until.set(time.monotonic() + wait)
+        try:
+            return self.get_response(request)
+        finally:
+            _wait_until.reset(token)
 
 
 def is_unreachable(error):

@@ -106,6 +106,9 @@ MIDDLEWARE = [
     "{{ cookiecutter.project_slug }}.head_requests.HeadWithoutBodyMiddleware",
     # Next, so that every line logged while a request runs names its ID.
     "django_guid.middleware.guid_middleware",
+    # Before anything that reads the database: how long this request may
+    # wait for one it cannot reach (database_unavailable.py).
+    "{{ cookiecutter.project_slug }}.database_unavailable.WaitForDatabaseMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -160,8 +163,9 @@ DB_TLS = {"ssl_ca": DB_SSL_CA, "ssl_verify_identity": True} if DB_SSL_CA else {}
 if env.str("DB_HOST", ""):
     DATABASES = {
         "default": {
-            # Django's MySQL backend, counting queries and errors for the metrics.
-            "ENGINE": "django_prometheus.db.backends.mysql",
+            # Django's MySQL backend, counting queries and errors for the
+            # metrics, and waiting out a database restart (mysql/base.py).
+            "ENGINE": "{{ cookiecutter.project_slug }}.mysql",
             "HOST": env.str("DB_HOST"),
             "PORT": env.str("DB_PORT", "3306"),
             "NAME": env.str("DB_NAME"),
