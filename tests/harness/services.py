@@ -252,7 +252,7 @@ def haproxy(layout):
         settings=settings,
         rendered=conf,
         check=["haproxy", "-c", "-f", str(conf)],
-        serve=["haproxy"],
+        serve=["haproxy", "-W"],
         version=["haproxy", "-v"],
     )
 
