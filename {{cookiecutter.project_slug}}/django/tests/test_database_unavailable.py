@@ -97,12 +97,19 @@ def test_past_its_wait_a_request_gets_the_error(method, wait, monkeypatch):
     assert database.tries > 3
 
 
-def test_an_error_after_connecting_or_outside_a_request_is_not_waited_for():
-    # Lost under way, the query may have run: not tried again.
-    lost = Database(refusals=1, code=2013)
+@pytest.mark.parametrize("code", [2003, 2013, 1040, 1053])
+def test_any_state_of_the_server_is_waited_out(code):
+    # Refused, a handshake cut short, too many connections, shutting down.
+    database = Database(refusals=2, code=code)
+    assert within_a_request("POST", database.connect) == "connection"
+
+
+def test_a_wrong_password_or_no_request_is_not_waited_for():
+    # Waiting mends no password.
+    denied = Database(refusals=1, code=1045)
     with pytest.raises(pymysql.OperationalError):
-        within_a_request("POST", lost.connect)
-    assert lost.tries == 1
+        within_a_request("POST", denied.connect)
+    assert denied.tries == 1
     # A management command or a check fails at once, and says so.
     refused = Database(refusals=1)
     with pytest.raises(pymysql.OperationalError):

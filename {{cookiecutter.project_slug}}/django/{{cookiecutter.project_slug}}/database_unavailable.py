@@ -5,7 +5,7 @@ so it may wait and try again, whatever its method: the MySQL backend
 (mysql/base.py) does, for as long as the request's wait allows. A GET waits
 less than the web servers give a read (2 s), so that they never take the
 replica for hung; past it, the app answers 503 and HAProxy asks again
-(`retry-on 503`, three times: about 6 s in all). A write is never sent
+(`retry-on 503`, four times: about 7 s in all). A write is never sent
 twice, so it waits here, up to 8 s, below the web servers' 10 s.
 
 Past the wait, or when a connection is lost under way (the query may have
@@ -34,10 +34,12 @@ WAIT_FOR_WRITES = 8.0
 # management commands, checks: they fail at once, and say so).
 _wait_until = contextvars.ContextVar("wait_for_database_until", default=None)
 
-# MySQL's error numbers for "could not connect" (nothing was sent): too
-# many connections, shutting down, no socket, no TCP (refused, or a name
-# that no longer resolves while the container restarts), unknown host.
-CANNOT_CONNECT = {1040, 1053, 2002, 2003, 2005}
+# Errors while connecting that waiting cannot mend: a wrong user or
+# password, no such database. Any other (refused, a name that no longer
+# resolves while the container restarts, too many connections, shutting
+# down, a handshake cut short while the server stops or starts) is the
+# server's state, and nothing of the request was sent yet.
+NOT_WORTH_WAITING = {1044, 1045, 1049}
 
 # Seconds a client is asked to wait: about what a database restart takes.
 RETRY_AFTER = 5
@@ -50,8 +52,8 @@ UNREACHABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 4031}
 
 
 def connect_within_the_wait(connect):
-    """`connect()`, tried again while it cannot connect, until the current
-    request's wait is over; then its error."""
+    """`connect()` (which sends nothing of the request), tried again while
+    it fails, until the current request's wait is over; then its error."""
     started = time.monotonic()
     pause, tries = 0.05, 0
     while True:
@@ -60,7 +62,7 @@ def connect_within_the_wait(connect):
         except pymysql.OperationalError as error:  # the driver's, before Django wraps it
             until = _wait_until.get()
             code = error.args[0] if error.args else None
-            if until is None or code not in CANNOT_CONNECT or time.monotonic() + pause > until:
+            if until is None or code in NOT_WORTH_WAITING or time.monotonic() + pause > until:
                 raise
             time.sleep(pause)
             pause, tries = min(2 * pause, 0.5), tries + 1
