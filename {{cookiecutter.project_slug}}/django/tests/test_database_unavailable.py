@@ -115,3 +115,14 @@ def test_a_wrong_password_or_no_request_is_not_waited_for():
     with pytest.raises(pymysql.OperationalError):
         outage.connect_within_the_wait(refused.connect)
     assert refused.tries == 1
+
+
+def test_a_connection_lost_under_way_is_answered_once_the_database_takes_a_new_one(client, db):
+    # Else HAProxy's next tries of a GET would all come within milliseconds.
+    with (
+        failing_cursor(OperationalError(2013, "Lost connection")),
+        mock.patch.object(BaseDatabaseWrapper, "ensure_connection") as reconnect,
+    ):
+        response = client.get("/")
+    assert response.status_code == 503
+    reconnect.assert_called()

@@ -9,7 +9,8 @@ replica for hung; past it, the app answers 503 and HAProxy asks again
 twice, so it waits here, up to 8 s, below the web servers' 10 s.
 
 Past the wait, or when a connection is lost under way (the query may have
-run), the answer is the site's plain 503 page (the one the web servers
+run: the answer waits for the database, within the wait, so that HAProxy's
+next try of a GET finds it back), the answer is the site's plain 503 page (the one the web servers
 serve, django/static/errors/503.html, with the request's ID), which tells
 clients when to try again, and one line in the log. Without it, a lost
 database would turn every page into a 500 with a traceback, which says
@@ -21,7 +22,7 @@ import logging
 import time
 
 import pymysql
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from .error_pages import error_page
 
@@ -95,6 +96,18 @@ def is_unreachable(error):
     return isinstance(error, OperationalError) and bool(error.args) and error.args[0] in UNREACHABLE
 
 
+def wait_for_the_database():
+    """Until the database takes a new connection, or the request's wait is
+    over. A connection lost under way (MySQL stopping) fails every thread's
+    next query at once: answered at once, a GET would spend HAProxy's tries
+    within milliseconds; answered after this, its next try finds MySQL back."""
+    connection.close()  # the broken one
+    try:
+        connection.ensure_connection()
+    except DatabaseError:
+        pass  # the 503 says so
+
+
 class DatabaseUnavailableMiddleware:
     """Turns a view's "database unreachable" error into a 503 to retry."""
 
@@ -107,6 +120,7 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not is_unreachable(exception):
             return None
+        wait_for_the_database()
         logger.warning(
             "Database unreachable, answered 503: %s %s: %s", request.method, request.path, exception
         )
