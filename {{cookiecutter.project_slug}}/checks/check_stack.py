@@ -989,7 +989,9 @@ def failover_when_app_replicas_stop_and_die(stack):
 def failover_when_the_database_restarts(stack):
     """A request that cannot connect waits for the database (a GET 1.5 s,
     asked again by HAProxy; a write up to 8 s): a restart of a few seconds
-    fails no request."""
+    fails no GET. A write whose query was under way as MySQL stopped may have
+    run, so it is never tried again: it may get an honest 503, never a lost
+    post or a 5xx of another kind."""
     with Load(stack) as load:
         load.run_for(1)
         restarting = time.monotonic()
@@ -1002,7 +1004,7 @@ def failover_when_the_database_restarts(stack):
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
     assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
-    assert load.failed_posts == [], f"{figures}: {load.failed_posts}"
+    assert set(load.failed_posts) <= {503}, f"{figures}: {load.failed_posts}"
     return figures
 
 

@@ -17,7 +17,7 @@ def failing_cursor(error):
     return mock.patch.object(BaseDatabaseWrapper, "cursor", side_effect=error)
 
 
-@pytest.mark.parametrize("code", [2002, 2003, 2006, 2013])
+@pytest.mark.parametrize("code", [2002, 2003, 2006, 2013, 1317])
 def test_a_page_answers_503_to_retry_while_the_database_is_unreachable(client, db, code):
     with failing_cursor(OperationalError(code, "simulated")):
         response = client.get("/", headers={"X-Request-ID": "the-request-id"})

@@ -47,9 +47,10 @@ RETRY_AFTER = 5
 
 # MySQL's error numbers for "no server to talk to", as opposed to errors in
 # what was asked (a bad query stays a 500, and a bug to fix): too many
-# connections, shutting down, cannot connect (socket, TCP, unknown host),
+# connections, shutting down, a query the server interrupted (as it stops,
+# or an operator's KILL QUERY), cannot connect (socket, TCP, unknown host),
 # gone away, connection lost, disconnected by the server.
-UNREACHABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 4031}
+UNREACHABLE = {1040, 1053, 1317, 2002, 2003, 2005, 2006, 2013, 4031}
 
 
 def connect_within_the_wait(connect):
