@@ -325,7 +325,10 @@ def lines_offered_or_pinned():
     yield "prometheus", pinned("docker-compose.yml", r"image: prom/prometheus:v(\d+\.\d+)\.")
 
 
-@pytest.mark.parametrize(("software", "line"), list(lines_offered_or_pinned()), ids="-".join)
+IN_USE = list(lines_offered_or_pinned())
+
+
+@pytest.mark.parametrize(("software", "line"), IN_USE, ids=[" ".join(pair) for pair in IN_USE])
 def test_every_line_offered_or_pinned_is_within_its_makers_support(software, line):
     until = SUPPORT.get(software, {}).get(line)
     assert until, f"hooks/support.toml has no end of support for {software} {line}"
@@ -335,6 +338,5 @@ def test_every_line_offered_or_pinned_is_within_its_makers_support(software, lin
 
 
 def test_the_support_table_dates_only_lines_in_use():
-    in_use = set(lines_offered_or_pinned())
     dated = {(software, line) for software, lines in SUPPORT.items() for line in lines}
-    assert dated == in_use
+    assert dated == set(IN_USE)
