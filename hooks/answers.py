@@ -18,7 +18,7 @@ import zoneinfo
 from slugify import slugify
 
 # The lines each version prompt offers, all within their makers' support
-# (SUPPORT.md has the dates; tier 1 fails once one is past). The first is
+# (hooks/support.toml has the dates; tier 1 fails once one is past). The first is
 # the default in cookiecutter.json.
 SUPPORTED_MYSQL = ("8.4", "9.7")
 SUPPORTED_PYTHON = ("3.11", "3.12", "3.13", "3.14")
@@ -26,8 +26,10 @@ SUPPORTED_PYTHON = ("3.11", "3.12", "3.13", "3.14")
 # native tiers run, 3.4 what the Docker tier runs).
 SUPPORTED_HAPROXY = ("2.6", "2.8", "3.0", "3.2", "3.4")
 # Lines once offered, named in the refusal so that a user knows why.
-RETIRED = {("mysql_version", "8.0"): "reached end of life in April 2026"}
-RETIRED[("python_version", "3.10")] = "reached end of life in October 2026"
+RETIRED = {
+    ("mysql_version", "8.0"): "reached end of life in April 2026",
+    ("python_version", "3.10"): "reached end of life in October 2026",
+}
 # How HAProxy gets its certificate; the prune table in post_gen_project.py
 # says what each mode keeps.
 TLS_MODES = ("self-signed", "own", "acme", "none")
@@ -159,6 +161,16 @@ def text_problems(answers):
             yield f"{key} {value!r} must not contain template syntax ({{{{, {{% or {{#)"
 
 
+def slug_problems(slug):
+    if not IDENTIFIER.fullmatch(slug) or keyword.iskeyword(slug):
+        yield (
+            f"project_slug {slug!r} must be a lower-case Python identifier "
+            "(a-z, 0-9, _; starting with a letter), which Compose also accepts"
+        )
+    elif slug in PROJECT_NAMES | INSTALLED_MODULES or slug in sys.stdlib_module_names:
+        yield f"project_slug {slug!r} would shadow the module or folder of that name; pick another"
+
+
 def name_problems(a):
     slug = a["project_slug"]
     if not a["project_name"].strip():
@@ -168,15 +180,8 @@ def name_problems(a):
             f"project_name {a['project_name']!r} has no letter or digit to make project_slug "
             "from: add one, or answer project_slug yourself"
         )
-    if slug == NO_SLUG:
-        pass
-    elif not IDENTIFIER.fullmatch(slug) or keyword.iskeyword(slug):
-        yield (
-            f"project_slug {slug!r} must be a lower-case Python identifier "
-            "(a-z, 0-9, _; starting with a letter), which Compose also accepts"
-        )
-    elif slug in PROJECT_NAMES | INSTALLED_MODULES or slug in sys.stdlib_module_names:
-        yield f"project_slug {slug!r} would shadow the module or folder of that name; pick another"
+    if slug != NO_SLUG:
+        yield from slug_problems(slug)
 
     for key in ("author_email", "acme_email"):
         if not is_email(a[key]):
