@@ -10,13 +10,15 @@ twice, so it waits here, up to 8 s, below the web servers' 10 s.
 
 Past the wait, or when a connection is lost under way (the query may have
 run: the answer waits for the database, within the wait, so that HAProxy's
-next try of a GET finds it back), the answer is the site's plain 503 page (the one the web servers
-serve, django/static/errors/503.html, with the request's ID), which tells
-clients when to try again, and one line in the log. Without it, a lost
+next try of a GET finds it back), the answer is the site's plain 503 page
+(the one the web servers serve, django/static/errors/503.html, with the
+request's ID), which tells clients when to try again, and one line in the
+log. Without it, a lost
 database would turn every page into a 500 with a traceback, which says
 "bug" to clients, monitors and operators alike.
 """
 
+import contextlib
 import contextvars
 import logging
 import time
@@ -60,7 +62,7 @@ def connect_within_the_wait(connect):
     pause, tries = 0.05, 0
     while True:
         try:
-            connection = connect()
+            opened = connect()
         except pymysql.OperationalError as error:  # the driver's, before Django wraps it
             until = _wait_until.get()
             code = error.args[0] if error.args else None
@@ -72,7 +74,7 @@ def connect_within_the_wait(connect):
         if tries:
             waited = time.monotonic() - started
             logger.info("Database reached after waiting %.1f s (%d tries)", waited, tries + 1)
-        return connection
+        return opened
 
 
 class WaitForDatabaseMiddleware:
@@ -103,10 +105,8 @@ def wait_for_the_database():
     next query at once: answered at once, a GET would spend HAProxy's tries
     within milliseconds; answered after this, its next try finds MySQL back."""
     connection.close()  # the broken one
-    try:
+    with contextlib.suppress(DatabaseError):  # the 503 says so
         connection.ensure_connection()
-    except DatabaseError:
-        pass  # the 503 says so
 
 
 class DatabaseUnavailableMiddleware:
