@@ -54,10 +54,10 @@ ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
 # What does not depend on the proxy choice runs once, on the stack with every
 # proxy (every service there is).
 ONE_CHOICE = [EVERY_PROXY]
-# How each image's server tells its version.
 # Stand-ins that run an older line than their name: Debian carries none
 # newer (CONTRIBUTING.md, "The stand-ins").
 OLDER_LINES = {"prom/prometheus": "3.5"}
+# How each image's server tells its version.
 VERSION_COMMANDS = {
     "nginx": ["nginx", "-v"],
     "httpd": ["httpd", "-v"],
@@ -502,6 +502,13 @@ def assert_no_failed_request(stack, load, since):
     return figures
 
 
+def scale_app(stack, replicas):
+    """As the README scales: no proxy or database restarted, no replica recreated."""
+    stack.compose(
+        "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"app={replicas}", "app"
+    )
+
+
 def test_scale_out_reaches_every_new_replica_without_restarting_a_proxy(
     stack, shipped_driver, capsys
 ):
@@ -511,7 +518,7 @@ def test_scale_out_reaches_every_new_replica_without_restarting_a_proxy(
     since = CHECKS.logs_time()
     with CHECKS.Load(shipped_driver) as load:
         load.run_for(1)
-        stack.compose("up", "--detach", "--no-deps", "--no-recreate", "--scale", "app=4", "app")
+        scale_app(stack, 4)
         new = set(shipped_driver.containers("app")) - old
         for container in new:
             shipped_driver.wait_until_healthy(container)
@@ -521,7 +528,7 @@ def test_scale_out_reaches_every_new_replica_without_restarting_a_proxy(
             timeout=10,
             interval=0.2,
         )
-        stack.compose("up", "--detach", "--no-deps", "--no-recreate", "--scale", "app=2", "app")
+        scale_app(stack, 2)
         load.run_for(2)
     assert set(shipped_driver.containers("app")) == old, "scaling in did not remove the new ones"
     assert started(stack, proxies) == before, "a web server or HAProxy was restarted"
@@ -581,8 +588,7 @@ def test_five_replicas_under_overload_hold_no_more_database_connections_than_siz
         for arg in shipped_driver.config["services"]["db"]["command"]
         if arg.startswith("--max-connections=")
     ]
-    scale = ["up", "--detach", "--no-deps", "--no-recreate", "--scale"]
-    stack.compose(*scale, f"app={replicas}", "app")
+    scale_app(stack, replicas)
     try:
         for container in shipped_driver.containers("app"):
             shipped_driver.wait_until_healthy(container)
@@ -591,7 +597,7 @@ def test_five_replicas_under_overload_hold_no_more_database_connections_than_siz
             shipped_driver, "Max_used_connections", "Connection_errors_max_connections"
         )
     finally:
-        stack.compose(*scale, "app=2", "app")
+        scale_app(stack, 2)
     # One connection per thread (local_extensions.sizing), and the spare
     # for the backups, the monitoring user and this check.
     sized = replicas * per_replica + local_extensions.DATABASE_SPARE

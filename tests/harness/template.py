@@ -33,15 +33,17 @@ PROXY_CHOICES = {
 EVERY_PROXY = next(iter(PROXY_CHOICES))
 
 
-def load_answer_rules():
-    """hooks/answers.py, which lists what each text prompt offers."""
-    spec = importlib.util.spec_from_file_location("answers", TEMPLATE / "hooks" / "answers.py")
+def load_module(name, path):
+    """The Python file `path`, imported as module `name` from wherever it is."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-RULES = load_answer_rules()
+# hooks/answers.py, which lists what each text prompt offers.
+RULES = load_module("answers", TEMPLATE / "hooks" / "answers.py")
 MYSQL_VERSIONS = RULES.SUPPORTED_MYSQL
 TLS_MODES = RULES.TLS_MODES
 
@@ -61,13 +63,7 @@ def load_stack_checks():
     Copied verbatim into every bake (cookiecutter.json's _copy_without_render;
     tier 1 proves it), so the template's own file is the baked one.
     """
-    spec = importlib.util.spec_from_file_location(
-        "check_stack", PROJECT_TEMPLATE / "checks" / "check_stack.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("check_stack", PROJECT_TEMPLATE / "checks" / "check_stack.py")
 
 
 def client_limits():
