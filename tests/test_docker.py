@@ -1,4 +1,4 @@
-"""Tier 6: the baked project, as written, in a real Docker Engine, under failure.
+"""Tier 5: the baked project, as written, in a real Docker Engine, under failure.
 
 For each proxy choice, a baked project's docker-compose.yml runs unchanged
 on a private Docker Engine (harness/engine.py) with `compose up --build
@@ -16,10 +16,12 @@ Debian carries, so that each stand-in runs the line its name promises (the
 README says what that leaves unproven for the other choices).
 """
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -44,6 +46,7 @@ from harness.template import (
     load_stack_checks,
     proxies_of,
     tls_answers,
+    tls_mode_of,
 )
 from urllib3.exceptions import InsecureRequestWarning
 
@@ -246,6 +249,157 @@ def test_honest_clients_are_served_while_one_address_attacks(shipped_driver, att
     with capsys.disabled():
         details = ", ".join(f"{name} {value}" for name, value in figures.items())
         print(f"\n[Docker] {attack.__name__}: {details}")
+
+
+# What reaches a replica, and what is believed from a client -------------------
+
+# A stand-in for every app replica, in the app's own image on the app network
+# under the replicas' name: it logs each request's head as one JSON string,
+# then answers 200 ("record"), or closes the connection unanswered ("die"), as
+# a replica that dies with a request in hand, which it may have run already.
+STAND_IN_REPLICA = r"""
+import json, socket, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+with socket.create_server(("", port)) as listener:
+    while True:
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head and (chunk := connection.recv(65536)):
+                head += chunk
+            if b"\r\n\r\n" in head:
+                print(json.dumps(head.partition(b"\r\n\r\n")[0].decode("latin-1")), flush=True)
+                if mode == "record":
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+"""
+
+
+def app_image(stack, driver):
+    """The image the app replicas run (Python, and nothing of the stack's)."""
+    inspect = ("inspect", "--format", "{{.Image}}", driver.containers("app")[0])
+    return stack.engine.docker(*inspect).stdout.strip()
+
+
+@contextlib.contextmanager
+def replicas_replaced(stack, driver, mode):
+    """Every app replica stopped and two stand-ins serving under their name
+    (somewhere a request could be sent again), once each web server has sent
+    them a request; yields what they have logged so far. Afterwards the
+    replicas are back, and every web server serves."""
+    names = [f"{stack.name}-stand-in-replica-{number}" for number in (1, 2)]
+    # Where the web servers send the app's requests.
+    port = driver.config["services"][driver.proxies[0]]["environment"]["BACKEND_PORT"]
+    image = app_image(stack, driver)
+    stack.compose("stop", "app")
+    try:
+        network = ["--network", f"{stack.name}_app", "--network-alias", "app"]
+        command = ["python", "-c", STAND_IN_REPLICA, port, mode]
+        for name in names:
+            stack.engine.docker("run", "--detach", "--name", name, *network, image, *command)
+
+        def heads(*of):
+            logs = [stack.engine.docker("logs", name).stdout for name in of or names]
+            return [json.loads(line) for log in logs for line in log.splitlines()]
+
+        for proxy in driver.proxies:
+            marker = CHECKS.unique(f"probe-{proxy}")
+
+            def reached_both(proxy=proxy, marker=marker):
+                CHECKS.fetch(driver, proxy, f"/?{marker}", headers=CHECKS.as_haproxy_would(driver))
+                return all(any(marker in head for head in heads(name)) for name in names)
+
+            CHECKS.wait_until(reached_both, f"{proxy} never reached both stand-ins", 30, 0.2)
+        yield heads
+    finally:
+        stack.engine.docker("rm", "--force", *names, check=False)
+        stack.compose("start", "app")
+        for container in driver.replicas:
+            driver.wait_until_healthy(container)
+        for proxy in driver.proxies:
+
+            def serves(proxy=proxy):
+                headers = CHECKS.as_haproxy_would(driver)
+                return CHECKS.fetch(driver, proxy, "/readyz", headers=headers).status_code == 200
+
+            CHECKS.wait_until(serves, f"{proxy} did not find the replicas again", 30, 0.5)
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_post_that_reached_a_replica_is_never_sent_again(stack, shipped_driver):
+    """Whatever a web server retries (nginx even passes a request on again
+    after its peers changed, @resend), a POST that reached a replica may
+    have run there: it gets a 502 and goes nowhere else."""
+    with replicas_replaced(stack, shipped_driver, "die") as heads:
+        for proxy in shipped_driver.proxies:
+            marker = CHECKS.unique("once")
+            answer = CHECKS.fetch(
+                shipped_driver,
+                proxy,
+                f"/posts/new/?{marker}",
+                method="POST",
+                data={"title": "once"},
+                headers=CHECKS.as_haproxy_would(shipped_driver),
+                timeout=30,
+            )
+            sent = [head for head in heads() if marker in head]
+            assert (proxy, answer.status_code, len(sent)) == (proxy, 502, 1), sent
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_the_app_hears_the_clients_address_from_haproxy_alone(stack, shipped_driver):
+    """Whatever a client claims about itself (an address, a host, a scheme)
+    never reaches the app: it gets exactly one address, the client's, in
+    X-Forwarded-For, and HAProxy's scheme, through every web server."""
+    claims = {**CHECKS.CLAIMS, "X-Forwarded-Proto": "http"}
+    sent = {}
+    with replicas_replaced(stack, shipped_driver, "record") as heads:
+        # HAProxy's round robin: each web server in turn.
+        for _ in range(2 * len(shipped_driver.proxies)):
+            address, marker = CHECKS.new_client(shipped_driver), CHECKS.unique("claims")
+            answer = CHECKS.fetch(
+                shipped_driver, path=f"/?{marker}", headers=claims, address=address
+            )
+            assert answer.status_code == 200, answer.text[:200]
+            sent[marker] = address
+        logged = heads()
+    for marker, address in sent.items():
+        (head,) = [head for head in logged if marker in head]
+        fields = [line.partition(":") for line in head.split("\r\n")[1:]]
+        fields = {name.strip().lower(): value.strip() for name, _, value in fields}
+        assert fields["x-forwarded-for"] == address, head
+        assert fields["x-forwarded-proto"] == "https", head
+        assert CHECKS.SPOOFED not in head and "evil.example" not in head, head
+
+
+# A client on the edge network, which HAProxy does not trust: it claims to be
+# another in a PROXY protocol header (version 1, text), and prints the answer.
+UNTRUSTED_CLIENT = r"""
+import socket, sys
+host, port, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with socket.create_connection((host, port), timeout=10) as connection:
+    connection.sendall(
+        b"PROXY TCP4 198.18.0.1 10.0.0.1 40000 80\r\n"
+        + f"GET /?q={marker} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    )
+    print(connection.recv(4096).decode("latin-1").partition("\r\n")[0])
+"""
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_proxy_protocol_header_from_an_untrusted_address_is_refused(stack, shipped_driver):
+    """HAProxy believes a PROXY header only from the addresses it was told
+    to (here this machine's gateway, checks/compose.yml): a container beside
+    it that claims another's address gets 400, and reaches nothing."""
+    marker = CHECKS.unique("proxied")
+    port = shipped_driver.config["services"]["haproxy"]["environment"]["HAPROXY_PORT"]
+    network = ["--network", f"{stack.name}_edge"]
+    command = ["python", "-c", UNTRUSTED_CLIENT, "haproxy", port, marker]
+    image = app_image(stack, shipped_driver)
+    answer = stack.engine.docker("run", "--rm", *network, image, *command).stdout
+    assert answer.startswith("HTTP/1.1 400 "), answer
+    CHECKS.request_with_marker(shipped_driver, "haproxy", CHECKS.unique("after"), {})
+    assert marker not in shipped_driver.app_logs()
 
 
 # Least privilege, as the running containers show it ---------------------------
@@ -938,12 +1092,108 @@ def test_backups_on_mysql(stack, shipped_driver, check, capsys):
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_backups_keep_the_last_backup_keep_dumps_and_remove_older_ones(stack, shipped_driver):
+    before = shipped_driver.backup("list").split()
+    for _ in range(3):
+        stack.compose(
+            "exec", "-T", "--env", "BACKUP_KEEP=2", "backup", "/entrypoint.sh", "backup", "now"
+        )
+    kept = shipped_driver.backup("list").split()
+    assert len(kept) == 2 and min(kept) > max(before, default=""), (before, kept)
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_posts_survive_down_and_up(stack, shipped_driver):
     before = shipped_driver.stored_titles()
     assert before, "the checks saved no post"
     stack.down()
     stack.up()
     assert shipped_driver.stored_titles() == before
+
+
+# Every tls answer ---------------------------------------------------------------
+# The default (self-signed) runs on every stack above, ACME against Pebble:
+# here the README's way to trust a self-signed certificate, then a stack for
+# each other answer. How HAProxy gets its certificate does not depend on the
+# web servers behind it: those stacks have the smallest proxy choice.
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_self_signed_certificate_copied_out_as_the_readme_says_verifies_for_the_domain(
+    stack, shipped_driver, tmp_path
+):
+    site = tmp_path / "site.crt"
+    copy = ("exec", "-T", "haproxy", "openssl", "x509", "-in", "/var/lib/haproxy/tls/site.pem")
+    site.write_text(stack.compose(*copy).stdout)
+    https = shipped_driver.ports["haproxy"]
+    connection = CHECKS.connect(shipped_driver, "127.0.0.1", https)
+    tls.verified(https, shipped_driver.domain, site, connection)
+
+
+def put_own_certificate(project, folder, domain):
+    """A certificate for `domain` from a CA of the user's, in tls/ as the
+    README says (the key readable by HAProxy's user alone); the CA's file."""
+    ca = tls.self_signed(folder, "test-ca", ca=True)
+    certificate, key = tls.signed_by(ca, folder, domain)
+    shutil.copy(certificate, project / "tls" / "fullchain.pem")
+    private = shutil.copy(key, project / "tls" / "privkey.pem")
+    os.chown(private, 99, -1)
+    os.chmod(private, 0o600)
+    return ca[0]
+
+
+@pytest.fixture(scope="module", params=["own", "none"])
+def tls_stack(request, bake, engine, images, tmp_path_factory):
+    """A stack for a tls answer no stack above has, and the CA its
+    certificate verifies against (None without TLS)."""
+    # A project name of its own: a stack beside the module's others.
+    answers = {**ANSWERS, **tls_answers(request.param), "project_name": f"TLS {request.param}"}
+    baked = bake(**answers, **PROXY_CHOICES["nginx"])
+    # Baked projects are shared: the user's certificate goes into a copy.
+    project = tmp_path_factory.mktemp(f"tls-{request.param}") / baked.name
+    shutil.copytree(baked, project, symlinks=True)
+    haproxy = yaml.safe_load((project / "docker-compose.yml").read_text())["services"]["haproxy"]
+    ca = None
+    if request.param == "own":
+        domain = haproxy["environment"]["DOMAIN_NAME"]
+        ca = put_own_certificate(project, project.parent, domain)
+    compose = ComposeProject(engine, project)
+    try:
+        yield compose.up(), ca
+    finally:
+        compose.down("--volumes", "--remove-orphans")
+    assert compose.left_behind() == {}
+
+
+@pytest.fixture
+def tls_driver(tls_stack, monkeypatch):
+    return drive(tls_stack[0], monkeypatch)
+
+
+def test_every_other_tls_answer_passes_the_stacks_own_checks(tls_stack, capsys):
+    stack, _ = tls_stack
+    result = stack.check_stack()
+    with capsys.disabled():
+        print(f"\n[tls={tls_mode_of(stack.project)}]\n{result.stdout}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("tls_stack", ["own"], indirect=True)
+def test_the_users_own_certificate_is_served_and_verifies_for_the_domain(tls_stack, tls_driver):
+    _, ca = tls_stack
+    https = tls_driver.ports["haproxy"]
+    connection = CHECKS.connect(tls_driver, "127.0.0.1", https)
+    tls.verified(https, tls_driver.domain, ca, connection)
+
+
+@pytest.mark.parametrize("tls_stack", ["none"], indirect=True)
+def test_with_tls_none_haproxy_publishes_plain_http_alone(tls_driver):
+    """For another TLS terminator in front: no HTTPS port, no certificate."""
+    haproxy = tls_driver.config["services"]["haproxy"]
+    published = {port["target"] for port in haproxy["ports"]}
+    plain = {int(haproxy["environment"][name]) for name in ("HAPROXY_PORT", "HAPROXY_STATS_PORT")}
+    assert not tls_driver.tls and published == plain, haproxy["ports"]
+    assert CHECKS.fetch(tls_driver).status_code == 200
 
 
 # The project's networks with IPv6 on as well, as a daemon's
