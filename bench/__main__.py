@@ -5,7 +5,7 @@
 
 It bakes the template once per web server, with tls=none (the proxy layers
 are compared, not TLS), starts both stacks natively with the test tiers'
-launcher (tests/harness), one app replica each, on one MariaDB, and a copy
+launcher (tests/harness/native.py), one app replica each, on one MariaDB, and a copy
 of each with every connection kept alive (KEEP_ALIVE); seeds the post list;
 and drives every contender with wrk. The contenders run round by round,
 interleaved, so a noisy neighbour on a shared machine hits all of them
@@ -19,9 +19,9 @@ HAProxy's limits per client are set out of its reach (its stick tables are
 still kept and read, so what they cost is in HAProxy's figures).
 
 Then, for each proxy choice as a user bakes it (two replicas, TLS), it runs
-tier 5's failover scenarios under a steady load of GETs and POSTs, and
+the stack checks' failover scenarios under a steady load of GETs and POSTs, and
 reports what each cost: failed requests, seconds to DOWN. On the one with
-both web servers it runs tier 5's three attacks, each from one address while
+both web servers it runs the stack checks' three attacks, each from one address while
 an honest reader reads from another, beside the reader alone: what the
 reader got, and what the attacker got. These are counts of one run each,
 reported as measured.
@@ -392,7 +392,7 @@ def measure_layers(results, projects, mariadb):
 
 
 def failover(stack, scenarios):
-    """{scenario: its figures}, each from a healthy stack, as tier 5 runs them.
+    """{scenario: its figures}, each from a healthy stack, as the checks run them.
     A guarantee that does not hold is reported, not raised: the other
     scenarios still run."""
     figures = {}

@@ -207,7 +207,7 @@ def markdown(results, chart_name):
             "## Failover under a steady load of GETs and POSTs",
             "",
             "Each proxy choice as baked by default (two app replicas, TLS in HAProxy), "
-            "natively; one run of each of tier 5's scenarios, from a healthy stack. "
+            "natively; one run of each of the stack checks' scenarios, from a healthy stack. "
             "Request counts depend on the machine's speed.",
             "",
             *failover_table(results),
@@ -217,7 +217,7 @@ def markdown(results, chart_name):
             "",
             "The stack with both web servers, as baked by default, natively. An honest "
             "reader asks for the post list five times a second from an address of its own, "
-            "first alone, then during each of tier 5's attacks, each from one other "
+            "first alone, then during each of the stack checks' attacks, each from one other "
             "address: 200 connections trickling 1 MB bodies, a flood on 48 connections, "
             "40 wrong passwords for one account. One run each.",
             "",

@@ -8,7 +8,7 @@
   `kubernetes`, for what they all change (the compose file, the
   Dockerfiles, the scripts, the READMEs).
 - `k8s_project`: each variant that can have them, with the Kubernetes manifests.
-- `mariadb`: one MariaDB server for the native tiers; each user makes its own database.
+- `mariadb`: one MariaDB server for the app tier; each user makes its own database.
 
 Bakes are made once per session and shared; tests must not change them.
 """
@@ -20,7 +20,7 @@ from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_a
 DEFAULTS = default_answers()
 
 # Each tier is one module;
-# `./run-tests -m "not e2e and not docker and not bench"` runs the fast ones.
+# `./run-tests -m "not docker and not bench"` runs the fast ones.
 TIERS = {
     "test_answers": "bake",
     "test_bake": "bake",
@@ -28,7 +28,6 @@ TIERS = {
     "test_k8s": "k8s",
     "test_config": "config",
     "test_app": "app",
-    "test_e2e": "e2e",
     "test_docker": "docker",
     "test_bench": "bench",
 }

@@ -1,4 +1,4 @@
-"""Tier 7: the benchmark's command runs from end to end, in a smoke run.
+"""Tier 6: the benchmark's command runs from end to end, in a smoke run.
 
 No figure is asserted: timings are the benchmark's output, never a pass or a
 fail. What must hold is that `bench/run` drives every contender, each of

@@ -7,24 +7,20 @@ in its container; only ports and paths differ (services.py). Replicas listen
 on their own loopback addresses and share one port, as a scaled Compose
 service does behind one name.
 
-NativeStack answers the questions the baked project's checks/check_stack.py
-asks of a stack, so tier 5 runs the same checks as the Docker tier and the
-baked project's CI.
+NativeStack answers what the baked project's checks/check_stack.py asks of a
+stack in its failover scenarios, which the benchmark (bench/) runs and times
+here. Its bakes answer tls=none (or the default, self-signed); the Docker
+tier runs every check, every tls answer and the backups on the images.
 """
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from . import services, tls
+from . import processes, services
 from .commands import run
 from .processes import Server, free_port
 from .template import proxies_of, tls_mode_of
-from .tls import Pebble
-
-# Django's own check that the schema has every migration of the code.
-MIGRATE_CHECK = ["python", "manage.py", "migrate", "--check"]
 
 
 def failover_scenarios(checks):
@@ -56,7 +52,7 @@ class NativeStack:
         self.tls = self.tls_mode != "none"
         names = ["haproxy", "stats", "haproxy-metrics", "app", "app-metrics", *self.proxies]
         names += [f"{proxy}-status" for proxy in self.proxies]
-        names += ["https"] * self.tls + ["acme"] * (self.tls_mode == "acme")
+        names += ["https"] * self.tls
         self.layout = services.Layout(
             project=self.project,
             workdir=base,
@@ -66,17 +62,12 @@ class NativeStack:
             log_format=log_format,
         )
         self.domain = self.layout.domain
-        # The site's, in which a restore reads its moment (as under Compose).
-        self.time_zone = services.compose_file(self.project)["services"]["backup"]["environment"][
-            "TZ"
-        ]
         self.stats_password = self.layout.secrets["HAPROXY_STATS_PASSWORD"]
         self.mariadb = mariadb
         self.database_name = f"stack_{self.layout.ports['app']}"
         self.replicas = []
         self.servers = {}
-        self.pebble = None
-        # The CA a client checks the site's certificate against (once known).
+        # No CA to check the site's certificate against: self-signed, or none.
         self.verify = False
 
     def url(self, name="haproxy", path="/"):
@@ -90,7 +81,6 @@ class NativeStack:
 
     def start(self):
         try:
-            self.prepare_certificates()
             self.layout.database = self.create_database()
             self.migrate()
             self.replicas = [self.server("django", host) for host in self.layout.replica_hosts]
@@ -101,7 +91,6 @@ class NativeStack:
                 server.start(wait=False)
             for server in launching:
                 server.wait_until_ready()
-            self.trust_certificate()
         except BaseException:
             self.stop()
             raise
@@ -109,9 +98,8 @@ class NativeStack:
 
     @property
     def every_server(self):
-        """Front to back: HAProxy, the proxies, the replicas, the ACME test CA
-        (not the shared MariaDB)."""
-        return [*reversed(self.servers.values()), *self.replicas, *filter(None, [self.pebble])]
+        """Front to back: HAProxy, the proxies, the replicas (not the shared MariaDB)."""
+        return [*reversed(self.servers.values()), *self.replicas]
 
     def stop(self):
         """Kill every server of this stack, front to back; safe to call more than once."""
@@ -130,39 +118,6 @@ class NativeStack:
         for server in [self.mariadb, *reversed(self.every_server)]:
             if not server.running:
                 server.start()
-
-    # Certificates ------------------------------------------------------------
-
-    def prepare_certificates(self):
-        """What each tls mode needs before HAProxy starts: the user's own
-        certificate from a test CA, or an ACME test CA to ask."""
-        folder = self.layout.workdir / "certificates"
-        folder.mkdir()
-        if self.tls_mode == "own":
-            self.test_ca = tls.self_signed(folder, "test-ca", ca=True)
-            self.layout.own_certificate = tls.signed_by(self.test_ca, folder, "localhost")
-        if self.tls_mode == "acme":
-            self.pebble = Pebble(folder, http_port=self.layout.ports["haproxy"]).start()
-            self.layout.acme_directory = self.pebble.directory
-            self.layout.acme_api_certificate = self.pebble.api_certificate
-
-    def trust_certificate(self):
-        """Once HAProxy serves: get the CA's certificate (ACME), and trust
-        what the site's certificate chains to."""
-        folder = self.layout.workdir / "certificates"
-        if self.tls_mode == "self-signed":
-            self.verify = tls.certificate_only(self.layout.certificate, folder / "site.crt")
-        elif self.tls_mode == "own":
-            self.verify = self.test_ca[0]
-        elif self.tls_mode == "acme":
-            self.renew_certificate(days=30)
-            self.verify = self.pebble.root(folder / "pebble-root.crt")
-
-    def renew_certificate(self, days):
-        """`acme renew <days>`, as the acme service runs it: issues the first
-        certificate, or renews it when fewer than `days` are left."""
-        acme = services.acme(self.layout)
-        run(["sh", acme.entrypoint, "acme", "renew", str(days)], env=acme.env(), timeout=120)
 
     # The services ---------------------------------------------------------
 
@@ -209,10 +164,6 @@ class NativeStack:
     def server_logs(self, name):
         return self.servers[name].log_text()
 
-    def stored_posts(self):
-        query = f"SELECT * FROM `{self.database_name}`.board_post ORDER BY id"  # noqa: S608
-        return [row.split("\t") for row in self.mariadb.sql(query).splitlines()]
-
     def stored_titles(self):
         query = f"SELECT title FROM `{self.database_name}`.board_post"  # noqa: S608 (our own name)
         return sorted(self.mariadb.sql(query).splitlines())
@@ -220,6 +171,11 @@ class NativeStack:
     def reload_proxy(self, name):
         """A graceful reload of a web server, as its own reload command does it."""
         self.servers[name].process.send_signal(services.SERVICES[name](self.layout).reload)
+
+    def web_server_workers(self, name):
+        """A web server's processes but its first (the master, which stays)."""
+        server = self.servers[name]
+        return set(processes.live_processes(server.process.pid)) - {server.process.pid}
 
     def kill_proxy(self, name):
         self.servers[name].kill()
@@ -253,81 +209,3 @@ class NativeStack:
 
     def start_database(self):
         self.mariadb.start()
-
-    def backup(self, *args):
-        """The backup service's `backup` command, run once; what it printed."""
-        service = services.backup(self.layout)
-        command = ["sh", service.entrypoint, "backup", *args]
-        return run(command, env=service.env(), timeout=120).stdout
-
-    def backup_shell(self, script):
-        """A shell in the backups folder, with the backup service's settings."""
-        env = services.backup(self.layout).env()
-        run(["sh", "-c", script], cwd=self.layout.workdir / "backups", env=env)
-
-    def restore(self, *args):
-        """What restore.sh does with Compose: check the dump, stop the app,
-        restore, `migrate --check`, start the app. The app stays stopped
-        when a step fails, as there."""
-        backup, django = services.backup(self.layout), services.django(self.layout)
-        outputs = []
-
-        def step(service, *command, key=False):
-            result = run(
-                ["sh", service.entrypoint, *command],
-                env=service.env(),
-                cwd=self.layout.workdir,
-                input=self.layout.backup_key.read_text() if key else "",
-                check=False,
-                timeout=300,
-            )
-            outputs.append(result.stdout + result.stderr)
-            return result.returncode == 0
-
-        if not step(backup, "backup", "verify", *args, key=True):
-            return 1, "".join(outputs)
-        for replica in self.replicas:
-            replica.stop()
-        if not (
-            self.replay(backup, args, outputs)
-            and step(backup, "backup", "now")
-            and step(django, *MIGRATE_CHECK)
-        ):
-            return 1, "".join(outputs)
-        for replica in self.replicas:
-            replica.start()
-        return 0, "".join(outputs)
-
-    def replay(self, backup, args, outputs):
-        """restore.sh's replay: the backup service's SQL, run as root through
-        the socket, out of the binary log; True when both ends succeeded."""
-        with self.layout.backup_key.open() as key, tempfile.TemporaryFile() as errors:
-            replay = subprocess.Popen(  # noqa: S603 (our own arguments)
-                ["sh", backup.entrypoint, "backup", "replay", *args],
-                env=backup.env(),
-                cwd=self.layout.workdir,
-                stdin=key,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-            )
-            loaded = subprocess.run(  # noqa: S603 (our own arguments)
-                self.mariadb.root_client("--init-command=SET SESSION sql_log_bin=0"),
-                stdin=replay.stdout,
-                capture_output=True,
-                check=False,
-                timeout=300,
-            )
-            replay.stdout.close()
-            replay.wait(timeout=60)
-            errors.seek(0)
-            outputs.append(errors.read().decode() + loaded.stderr.decode())
-        return replay.returncode == 0 and loaded.returncode == 0
-
-    def destroy_database(self):
-        """The stack's database dropped: MariaDB is shared here, so its data
-        volume cannot go; the stack loses the same data."""
-        self.mariadb.sql(f"DROP DATABASE `{self.database_name}`")
-
-    def log_tails(self):
-        """The end of every server's log, to explain a failed check."""
-        return "\n".join(server.log_tail(15) for server in [*self.every_server, self.mariadb])

@@ -5,8 +5,8 @@ project, with one signature: the environment its own entrypoint.sh gets (the
 guide's variables with test values, plus the paths that differ from the
 container's), the file it renders, the commands that serve or just show
 the server's version, and the signal that reloads it. Tier 3 (config
-checks) and tier 5 (the native stack) both start services from here, so
-they test the same thing.
+checks) and the benchmark's native stack (native.py) both start services
+from here, so they run the same thing.
 """
 
 import shutil

@@ -58,7 +58,7 @@ PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
 
 
 def load_stack_checks():
-    """The baked project's checks/check_stack.py, which tiers 5 and 6 run.
+    """The baked project's checks/check_stack.py, which the Docker tier and the benchmark run.
 
     Copied verbatim into every bake (cookiecutter.json's _copy_without_render;
     tier 1 proves it), so the template's own file is the baked one.

@@ -1,20 +1,16 @@
 """Certificates for the HTTPS tests.
 
-A test CA and the certificates it signs (for `tls=own`), Pebble (Let's
-Encrypt's ACME test server, Debian's package) for `tls=acme`, and the
-certificate a server presents, verified with Python's ssl module. What a
+A test CA and the certificates it signs (for `tls=own`), and the
+certificate a server presents, verified with Python's ssl module (the
+Docker tier's ACME test CA is Pebble, in an image of its own). What a
 server offers (versions, ALPN) the stack checks see for themselves.
 """
 
-import json
 import socket
 import ssl
 from pathlib import Path
 
-import requests
-
 from .commands import run
-from .processes import Server, find_binary, free_port
 
 
 def self_signed(folder, name, *, ca=False, days=30):
@@ -57,52 +53,6 @@ def certificate_only(pem_file, out):
     """The certificate of a file that may hold its key too, as a file of its own."""
     out.write_text(run(["openssl", "x509", "-in", pem_file]).stdout)
     return out
-
-
-class Pebble(Server):
-    """Let's Encrypt's ACME test server, on loopback, issuing at once.
-
-    It proves control of a domain with HTTP-01 on `http_port` of that
-    domain, as a real CA asks port 80. Its API's own certificate is
-    `api_certificate`; what it issues chains to `root()`.
-    """
-
-    def __init__(self, folder, *, http_port):
-        folder = Path(folder)
-        self.api_certificate, api_key = self_signed(folder, "localhost")
-        port, self.management_port = free_port(), free_port()
-        config = folder / "pebble.json"
-        settings = {
-            "listenAddress": f"127.0.0.1:{port}",
-            "managementListenAddress": f"127.0.0.1:{self.management_port}",
-            "certificate": str(self.api_certificate),
-            "privateKey": str(api_key),
-            "httpPort": http_port,
-            "tlsPort": free_port(),
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
-        }
-        config.write_text(json.dumps({"pebble": settings}))
-        binary = find_binary("pebble", package="pebble")
-        super().__init__(
-            "pebble",
-            [binary, "-config", config],
-            port=port,
-            log_path=folder / "pebble.log",
-            env={"PEBBLE_VA_NOSLEEP": "1", "PATH": "/usr/bin:/bin"},
-        )
-        self.directory = f"https://localhost:{port}/dir"
-
-    def root(self, out):
-        """Pebble's root certificate (made anew at each start), as a file."""
-        answer = requests.get(
-            f"https://localhost:{self.management_port}/roots/0",
-            verify=self.api_certificate,
-            timeout=10,
-        )
-        answer.raise_for_status()
-        out.write_text(answer.text)
-        return out
 
 
 def verified(port, server_name, ca_file, connection=None):
