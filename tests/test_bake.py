@@ -456,6 +456,17 @@ def test_the_baked_readmes_in_english_and_korean_cover_the_same_ground(variant_p
     assert_twins(variant_project / "README.md", variant_project / "README.ko.md")
 
 
+def test_a_baked_readme_has_every_section_but_kubernetes_whatever_the_kubernetes_answer(bake):
+    """Logs, metrics and the runbook are for every bake (they once sat inside
+    the Kubernetes section's condition, and left every other bake)."""
+    for readme in ("README.md", "README.ko.md"):
+        without, with_manifests = (
+            re.findall(r"^## (.+)$", FENCE.sub("", (project / readme).read_text()), re.MULTILINE)
+            for project in (bake(), bake(kubernetes=True))
+        )
+        assert without == [heading for heading in with_manifests if heading != "Kubernetes"]
+
+
 def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():
     assert_twins(TEMPLATE / "README.md", TEMPLATE / "README.ko.md")
     assert_twins(TEMPLATE / "CONTRIBUTING.md", TEMPLATE / "CONTRIBUTING.ko.md")
