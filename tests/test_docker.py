@@ -46,7 +46,6 @@ from harness.template import (
     load_stack_checks,
     proxies_of,
     tls_answers,
-    tls_mode_of,
 )
 from urllib3.exceptions import InsecureRequestWarning
 
@@ -1113,9 +1112,17 @@ def test_posts_survive_down_and_up(stack, shipped_driver):
 
 # Every tls answer ---------------------------------------------------------------
 # The default (self-signed) runs on every stack above, ACME against Pebble:
-# here the README's way to trust a self-signed certificate, then a stack for
-# each other answer. How HAProxy gets its certificate does not depend on the
-# web servers behind it: those stacks have the smallest proxy choice.
+# here the README's way to trust a self-signed certificate, then the user's
+# own certificate on a stack of its own, and no TLS on the IPv6 stack below.
+# How HAProxy gets its certificate does not depend on the web servers behind
+# it, so those stacks have one proxy choice each. Each runs what every tls
+# answer must keep working: the ports, the user flow with CSRF, and HTTPS
+# done right where there is HTTPS.
+FLOW = [
+    CHECKS.check_every_published_port_answers,
+    CHECKS.check_a_user_signs_up_logs_in_and_posts,
+    CHECKS.check_a_form_without_its_csrf_token_is_refused,
+]
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
@@ -1130,11 +1137,12 @@ def test_a_self_signed_certificate_copied_out_as_the_readme_says_verifies_for_th
     tls.verified(https, shipped_driver.domain, site, connection)
 
 
-def put_own_certificate(project, folder, domain):
-    """A certificate for `domain` from a CA of the user's, in tls/ as the
-    README says (the key readable by HAProxy's user alone); the CA's file."""
+def put_own_certificate(project, folder):
+    """A certificate for the site's domain from a CA of the user's, in tls/
+    as the README says (the key readable by HAProxy's user alone); the CA's file."""
+    haproxy = yaml.safe_load((project / "docker-compose.yml").read_text())["services"]["haproxy"]
     ca = tls.self_signed(folder, "test-ca", ca=True)
-    certificate, key = tls.signed_by(ca, folder, domain)
+    certificate, key = tls.signed_by(ca, folder, haproxy["environment"]["DOMAIN_NAME"])
     shutil.copy(certificate, project / "tls" / "fullchain.pem")
     private = shutil.copy(key, project / "tls" / "privkey.pem")
     os.chown(private, 99, -1)
@@ -1142,58 +1150,26 @@ def put_own_certificate(project, folder, domain):
     return ca[0]
 
 
-@pytest.fixture(scope="module", params=["own", "none"])
-def tls_stack(request, bake, engine, images, tmp_path_factory):
-    """A stack for a tls answer no stack above has, and the CA its
-    certificate verifies against (None without TLS)."""
+def test_the_users_own_certificate_is_served_verifies_and_keeps_the_user_flow(
+    bake, engine, images, tmp_path, monkeypatch
+):
     # A project name of its own: a stack beside the module's others.
-    answers = {**ANSWERS, **tls_answers(request.param), "project_name": f"TLS {request.param}"}
+    answers = {**ANSWERS, **tls_answers("own"), "project_name": "Own Certificate"}
     baked = bake(**answers, **PROXY_CHOICES["nginx"])
     # Baked projects are shared: the user's certificate goes into a copy.
-    project = tmp_path_factory.mktemp(f"tls-{request.param}") / baked.name
+    project = tmp_path / baked.name
     shutil.copytree(baked, project, symlinks=True)
-    haproxy = yaml.safe_load((project / "docker-compose.yml").read_text())["services"]["haproxy"]
-    ca = None
-    if request.param == "own":
-        domain = haproxy["environment"]["DOMAIN_NAME"]
-        ca = put_own_certificate(project, project.parent, domain)
-    compose = ComposeProject(engine, project)
+    ca = put_own_certificate(project, tmp_path)
+    stack = ComposeProject(engine, project)
     try:
-        yield compose.up(), ca
+        driver = drive(stack.up(), monkeypatch)
+        https = driver.ports["haproxy"]
+        tls.verified(https, driver.domain, ca, CHECKS.connect(driver, "127.0.0.1", https))
+        for check in FLOW + CHECKS.HTTPS:
+            check(driver)
     finally:
-        compose.down("--volumes", "--remove-orphans")
-    assert compose.left_behind() == {}
-
-
-@pytest.fixture
-def tls_driver(tls_stack, monkeypatch):
-    return drive(tls_stack[0], monkeypatch)
-
-
-def test_every_other_tls_answer_passes_the_stacks_own_checks(tls_stack, capsys):
-    stack, _ = tls_stack
-    result = stack.check_stack()
-    with capsys.disabled():
-        print(f"\n[tls={tls_mode_of(stack.project)}]\n{result.stdout}")
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("tls_stack", ["own"], indirect=True)
-def test_the_users_own_certificate_is_served_and_verifies_for_the_domain(tls_stack, tls_driver):
-    _, ca = tls_stack
-    https = tls_driver.ports["haproxy"]
-    connection = CHECKS.connect(tls_driver, "127.0.0.1", https)
-    tls.verified(https, tls_driver.domain, ca, connection)
-
-
-@pytest.mark.parametrize("tls_stack", ["none"], indirect=True)
-def test_with_tls_none_haproxy_publishes_plain_http_alone(tls_driver):
-    """For another TLS terminator in front: no HTTPS port, no certificate."""
-    haproxy = tls_driver.config["services"]["haproxy"]
-    published = {port["target"] for port in haproxy["ports"]}
-    plain = {int(haproxy["environment"][name]) for name in ("HAPROXY_PORT", "HAPROXY_STATS_PORT")}
-    assert not tls_driver.tls and published == plain, haproxy["ports"]
-    assert CHECKS.fetch(tls_driver).status_code == 200
+        stack.down("--volumes", "--remove-orphans")
+    assert stack.left_behind() == {}
 
 
 # The project's networks with IPv6 on as well, as a daemon's
@@ -1213,28 +1189,52 @@ networks:
 """
 
 
-def test_on_networks_with_ipv6_as_well_every_web_server_stays_up_and_serves(
-    bake, engine, images, monkeypatch
-):
-    # A project name of its own: a second stack beside the module's.
-    project = bake(**PROXY_CHOICES[EVERY_PROXY], **ANSWERS, project_name="Dual Stack")
-    stack = ComposeProject(engine, project, extra=DUAL_STACK)
+@pytest.fixture(scope="module")
+def dual_stack(bake, engine, images):
+    """Every proxy, tls=none (for another TLS terminator in front), on
+    networks with IPv6 as well."""
+    # A project name of its own: a stack beside the module's others.
+    answers = {**ANSWERS, **tls_answers("none"), "project_name": "Dual Stack"}
+    stack = ComposeProject(engine, bake(**PROXY_CHOICES[EVERY_PROXY], **answers), extra=DUAL_STACK)
     try:
-        driver = drive(stack.up(), monkeypatch)
-        addresses = stack.compose("exec", "-T", "haproxy", "getent", "ahosts", "nginx").stdout
-        assert ":" in addresses, f"nginx has no IPv6 address: {addresses}"
-        # Past HAProxy's `hold valid` (5 s): the addresses it asked Docker's
-        # DNS for at run time are in use, not only those it started with.
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            assert CHECKS.proxy_states(driver) == dict.fromkeys(driver.proxies, "UP")
-            time.sleep(0.5)
-        assert CHECKS.times_marked_down(driver) == dict.fromkeys(driver.proxies, 0)
-        CHECKS.check_every_published_port_answers(driver)
-        CHECKS.check_a_user_signs_up_logs_in_and_posts(driver)
+        yield stack.up()
     finally:
         stack.down("--volumes", "--remove-orphans")
     assert stack.left_behind() == {}
+
+
+@pytest.fixture
+def dual_stack_driver(dual_stack, monkeypatch):
+    return drive(dual_stack, monkeypatch)
+
+
+def test_on_networks_with_ipv6_as_well_every_web_server_stays_up_and_serves(
+    dual_stack, dual_stack_driver
+):
+    addresses = dual_stack.compose("exec", "-T", "haproxy", "getent", "ahosts", "nginx").stdout
+    assert ":" in addresses, f"nginx has no IPv6 address: {addresses}"
+    # Past HAProxy's `hold valid` (5 s): the addresses it asked Docker's
+    # DNS for at run time are in use, not only those it started with.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        assert CHECKS.proxy_states(dual_stack_driver) == dict.fromkeys(
+            dual_stack_driver.proxies, "UP"
+        )
+        time.sleep(0.5)
+    assert CHECKS.times_marked_down(dual_stack_driver) == dict.fromkeys(
+        dual_stack_driver.proxies, 0
+    )
+
+
+def test_with_tls_none_haproxy_publishes_plain_http_alone_and_keeps_the_user_flow(
+    dual_stack_driver,
+):
+    haproxy = dual_stack_driver.config["services"]["haproxy"]
+    published = {port["target"] for port in haproxy["ports"]}
+    plain = {int(haproxy["environment"][name]) for name in ("HAPROXY_PORT", "HAPROXY_STATS_PORT")}
+    assert not dual_stack_driver.tls and published == plain, haproxy["ports"]
+    for check in FLOW:
+        check(dual_stack_driver)
 
 
 def test_down_with_volumes_leaves_nothing(stack):
