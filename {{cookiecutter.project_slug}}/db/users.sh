@@ -15,8 +15,11 @@
 # The image runs this once, on the first start, as root through the socket;
 # the production Kubernetes overlay runs it against its cluster. Run it
 # again to apply changed passwords (secrets/) or rights to a running
-# database; it sets every user's password and rights afresh:
-#   docker compose exec db /docker-entrypoint-initdb.d/users.sh
+# database; it sets every user's password and rights afresh, and keeps each
+# user's previous password valid beside the new one (MySQL's dual
+# passwords), so that the services using it can move over one at a time
+# (README.md, "Database users"); `forget-old` then ends the previous ones:
+#   docker compose exec db /docker-entrypoint-initdb.d/users.sh [forget-old]
 set -eu
 umask 077
 
@@ -50,7 +53,7 @@ string_from() {
 user() {
     account="'$1'@'%'"
     printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s;\n' "$account" "$(string_from "$2")"
-    printf 'ALTER USER %s IDENTIFIED BY %s;\n' "$account" "$(string_from "$2")"
+    printf 'ALTER USER %s IDENTIFIED BY %s RETAIN CURRENT PASSWORD;\n' "$account" "$(string_from "$2")"
     printf 'REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s;\n' "$account"
     shift 2
     for rights; do
@@ -76,15 +79,34 @@ users_sql() {
     printf "ALTER USER '%s'@'%%' WITH MAX_USER_CONNECTIONS 3;\n" "$DB_MONITOR_USER"
 }
 
+# Each user's previous password, kept by the last run, no longer valid.
+forget_old_sql() {
+    for name in "$DB_APP_USER" "$DB_MIGRATE_USER" "$DB_BACKUP_USER" "$DB_MONITOR_USER"; do
+        printf "ALTER USER '%s'@'%%' DISCARD OLD PASSWORD;\n" "$name"
+    done
+}
+
 # root's password in a file only this user reads, never on a command line.
 apply() {
     options=$(mktemp)
     trap 'rm -f "$options"' EXIT
     password=${MYSQL_ROOT_PASSWORD:-$(cat "${MYSQL_ROOT_PASSWORD_FILE:-}")}
     printf '[client]\nuser=root\npassword="%s"\n' "$password" > "$options"
-    users_sql | mysql --defaults-extra-file="$options"
-    echo "users: $DB_APP_USER, $DB_MIGRATE_USER, $DB_BACKUP_USER and $DB_MONITOR_USER have their rights on $MYSQL_DATABASE" >&2
+    "$1" | mysql --defaults-extra-file="$options"
 }
 
 require_settings
-apply
+case "${1:-}" in
+    "")
+        apply users_sql
+        echo "users: $DB_APP_USER, $DB_MIGRATE_USER, $DB_BACKUP_USER and $DB_MONITOR_USER have their rights on $MYSQL_DATABASE; their previous passwords stay valid until 'users.sh forget-old'" >&2
+        ;;
+    forget-old)
+        apply forget_old_sql
+        echo "users: only the passwords in the secrets are valid now" >&2
+        ;;
+    *)
+        echo "usage: users.sh [forget-old]" >&2
+        exit 2
+        ;;
+esac
