@@ -8,6 +8,7 @@ behaviour: no test here repeats one of its tests.
 """
 
 import importlib.metadata
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,7 @@ import answers
 import pytest
 import requests
 from django.conf import global_settings
-from harness.commands import clean_env, describe, run
+from harness.commands import clean_env, describe, run, tool
 from harness.processes import Server, free_port
 from harness.services import compose_app_environment
 from harness.template import TEMPLATE
@@ -97,6 +98,44 @@ def test_default_project_serves_the_board_after_migrate_and_runserver(cookies, t
     # Korean, the default language_code, from the compiled catalogue shipped
     # in the template (nothing ran compilemessages here).
     assert "글 목록" in page
+
+
+# A user's first model, as the project's linters want it (a __str__).
+NOTE_MODEL = """from django.db import models
+
+
+class Note(models.Model):
+    text = models.TextField()
+
+    def __str__(self):
+        return self.text
+"""
+
+
+def test_an_app_of_your_own_added_as_the_runbook_says_migrates_and_lints_clean(
+    default_project, tmp_path
+):
+    """README.md, "Runbook": startapp in django/, the app in INSTALLED_APPS, a
+    model, makemigrations, ruff's fixes and format for startapp's files."""
+    project = tmp_path / default_project.name
+    shutil.copytree(default_project, project, symlinks=True)  # bakes are shared
+    django_dir, env = project / "django", clean_env()
+    manage = [sys.executable, "manage.py"]
+    run([*manage, "startapp", "notes"], cwd=django_dir, env=env)
+    settings = django_dir / default_project.name / "settings.py"
+    listed = settings.read_text().replace('    "board",\n]', '    "board",\n    "notes",\n]')
+    assert '"notes"' in listed, "INSTALLED_APPS is not where the runbook says"
+    settings.write_text(listed)
+    (django_dir / "notes" / "models.py").write_text(NOTE_MODEL)
+    run([*manage, "makemigrations", "notes"], cwd=django_dir, env=env)
+    run([*manage, "migrate", "--noinput"], cwd=django_dir, env=env)
+    run([*manage, "check", "--fail-level", "WARNING"], cwd=django_dir, env=env)
+    run([*manage, "makemigrations", "--check", "--dry-run"], cwd=django_dir, env=env)
+    # startapp's files import what they do not use yet, in another style.
+    run([tool("ruff"), "check", "--no-cache", "--fix", "django/notes"], cwd=project, check=False)
+    run([tool("ruff"), "format", "--no-cache", "django/notes"], cwd=project)
+    run([tool("ruff"), "check", "--no-cache", "."], cwd=project)
+    run([tool("ruff"), "format", "--no-cache", "--check", "."], cwd=project)
 
 
 def test_check_deploy_reports_nothing_with_the_settings_compose_gives_the_app(default_project):

@@ -728,6 +728,64 @@ def test_a_deploy_rolls_new_code_onto_every_replica_with_no_failed_request(
         print(f"\n[{'+'.join(proxies_of(stack.project))}] deploy: {figures}")
 
 
+# The runbook's rollouts (README.md, "Runbook"), under load --------------------
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_web_server_config_edit_rolls_out_as_the_runbook_says_with_no_failed_request(
+    stack, shipped_driver, capsys
+):
+    """The web server rebuilt and recreated, as the runbook says: HAProxy
+    sends everything to the other web server meanwhile."""
+    marker = CHECKS.unique("edited")
+    config = stack.project / "nginx/nginx.conf"
+    config.write_text(f"# {marker}\n{config.read_text()}")
+    old = shipped_driver.containers("nginx")
+    since = CHECKS.logs_time()
+    with CHECKS.Load(shipped_driver) as load:
+        load.run_for(1)
+        stack.compose("up", "--detach", "--build", "--no-deps", "nginx")
+        # Past HAProxy's checks (2 failed, 500 ms apart): the new container
+        # is in its rotation again before the load ends.
+        load.run_for(2)
+        CHECKS.seconds_until_all_up(shipped_driver, timeout=30)
+        load.run_for(1)
+    assert shipped_driver.containers("nginx") != old, "nginx was not recreated"
+    template = stack.compose("exec", "-T", "nginx", "cat", "/etc/nginx/templates/nginx.conf")
+    assert marker in template.stdout, "the new container runs the old config"
+    figures = assert_no_failed_request(stack, load, since)
+    with capsys.disabled():
+        print(f"\n[runbook] nginx config rolled out: {figures}")
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_recreating_the_database_as_a_minor_upgrade_does_fails_no_get_and_loses_no_post(
+    stack, shipped_driver, capsys
+):
+    """`docker compose up -d db` with a new image tag recreates the database
+    container on its volume; here the same image, recreated. The app waits
+    for it (README.md, "The database away"): no GET fails, and a write whose
+    query was under way may get an honest 503, never lost."""
+    old = shipped_driver.containers("db")
+    with CHECKS.Load(shipped_driver) as load:
+        load.run_for(1)
+        started = time.monotonic()
+        stack.compose("up", "--detach", "--force-recreate", "db")
+        recreated = time.monotonic() - started
+        serving = CHECKS.wait_until(
+            lambda: CHECKS.site_answers(shipped_driver), "the site did not serve again", 30, 0.1
+        )
+        load.run_for(1)
+    assert shipped_driver.containers("db") != old, "the database was not recreated"
+    figures = {"recreate took": f"{recreated:.2f} s", "serving again after": f"{serving:.2f} s"}
+    figures |= load.figures()
+    with capsys.disabled():
+        print(f"\n[runbook] database recreated: {figures}")
+    assert figures["saved posts lost"] == 0, figures
+    assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
+    assert set(load.failed_posts) <= {503}, f"{figures}: {load.failed_posts}"
+
+
 def global_status(driver, *names):
     """MySQL's global status variables `names`, read as the monitoring user."""
     user, password = driver.database_users()["MONITOR"]
