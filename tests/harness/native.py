@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import processes, services
+from . import services
 from .commands import run
 from .processes import Server, free_port
 from .template import proxies_of, tls_mode_of
@@ -167,15 +167,6 @@ class NativeStack:
     def stored_titles(self):
         query = f"SELECT title FROM `{self.database_name}`.board_post"  # noqa: S608 (our own name)
         return sorted(self.mariadb.sql(query).splitlines())
-
-    def reload_proxy(self, name):
-        """A graceful reload of a web server, as its own reload command does it."""
-        self.servers[name].process.send_signal(services.SERVICES[name](self.layout).reload)
-
-    def web_server_workers(self, name):
-        """A web server's processes but its first (the master, which stays)."""
-        server = self.servers[name]
-        return set(processes.live_processes(server.process.pid)) - {server.process.pid}
 
     def kill_proxy(self, name):
         self.servers[name].kill()

@@ -3,14 +3,13 @@
 `SERVICES[name](layout)` gives a Service for every service of a baked
 project, with one signature: the environment its own entrypoint.sh gets (the
 guide's variables with test values, plus the paths that differ from the
-container's), the file it renders, the commands that serve or just show
-the server's version, and the signal that reloads it. Tier 3 (config
-checks) and the benchmark's native stack (native.py) both start services
-from here, so they run the same thing.
+container's), the file it renders, and the commands that serve or just
+show the server's version. Tier 3 (config checks) and the benchmark's
+native stack (native.py) both start services from here, so they run the
+same thing.
 """
 
 import shutil
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,9 +112,6 @@ class Service:
     check: list | None  # the server's own checker, run on that file
     serve: list  # the image's CMD, adapted to run natively
     version: list  # a command that starts the server binary and exits at once
-    # The signal that reloads the config gracefully, as `nginx -s reload` and
-    # `apachectl -k graceful` send it; None where there is no such reload.
-    reload: signal.Signals | None = None
 
     def env(self, without=(), empty=()):
         """The entrypoint's whole environment; nothing leaks in from the test runner."""
@@ -177,7 +173,6 @@ def nginx(layout):
         check=["nginx", "-t", "-q", "-e", "stderr", "-c", str(conf)],
         serve=["nginx", "-e", "stderr", "-g", "daemon off;"],
         version=["nginx", "-v"],
-        reload=signal.SIGHUP,
     )
 
 
@@ -207,7 +202,6 @@ def apache(layout):
         check=["httpd", "-t", "-f", str(conf)],
         serve=["httpd", "-DFOREGROUND"],
         version=["httpd", "-v"],
-        reload=signal.SIGUSR1,
     )
 
 

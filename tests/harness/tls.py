@@ -49,12 +49,6 @@ def signed_by(ca, folder, name):
     return certificate, key
 
 
-def certificate_only(pem_file, out):
-    """The certificate of a file that may hold its key too, as a file of its own."""
-    out.write_text(run(["openssl", "x509", "-in", pem_file]).stdout)
-    return out
-
-
 def verified(port, server_name, ca_file, connection=None):
     """The certificate's serial number, once it verified for `server_name`
     against `ca_file`, on `connection` (one to 127.0.0.1:port if None)."""

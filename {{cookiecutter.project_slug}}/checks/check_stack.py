@@ -1066,29 +1066,6 @@ def failover_during_a_rolling_restart_of_every_replica(stack):
     return figures
 
 
-def failover_while_the_web_servers_reload_again_and_again(stack):
-    """A web server closes its idle connections when it reloads (Apache
-    whenever the replicas change, any of them after a config edit), and
-    HAProxy must never have sent a request on one just then. Many graceful
-    reloads under a busy load: each opens that race for a moment."""
-    workers = {name: stack.web_server_workers(name) for name in stack.proxies}
-    reloads = 0
-    with Load(stack, clients=8, post_every=2) as load:
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
-            for name in stack.proxies:
-                stack.reload_proxy(name)
-                reloads += 1
-            load.run_for(0.2)
-    figures = {"reloads": reloads, **load.figures()}
-    assert figures["saved posts lost"] == 0 and figures["posts saved twice"] == 0, figures
-    assert load.failed_gets == [] and load.failed_posts == [], figures
-    seconds_until_all_up(stack, timeout=5)
-    for name, before in workers.items():
-        assert not before & stack.web_server_workers(name), f"{name} never replaced its workers"
-    return figures
-
-
 def failover_while_the_database_is_down(stack):
     """Pages answer 503 with Retry-After, and the app logs no traceback."""
     tracebacks = stack.app_logs().count("Traceback")
@@ -1232,7 +1209,6 @@ FAILOVER = [
     failover_when_a_replica_freezes,
     failover_when_a_post_waits_for_the_database,
     failover_during_a_rolling_restart_of_every_replica,
-    failover_while_the_web_servers_reload_again_and_again,
     failover_when_the_database_restarts,
     failover_while_the_database_is_down,
     failover_under_overload,
@@ -1719,23 +1695,6 @@ class ComposeStack:
         self.compose("start", name)
         self.wait_until_healthy(self.containers(name)[0])
 
-    # Each web server's graceful reload, as `docker compose kill -s` sends it
-    # to the server's first process: the config is read again, requests in
-    # flight finish on the old workers.
-    RELOAD_SIGNALS = {"nginx": "SIGHUP", "apache": "SIGUSR1"}
-
-    def reload_proxy(self, name):
-        self.compose("kill", "--signal", self.RELOAD_SIGNALS[name], name)
-
-    def web_server_workers(self, name):
-        """The process IDs of a web server's workers: its first process's
-        children that run the server (the kernel's table: no tool needed)."""
-        table = self.compose(
-            "exec", "-T", name, "sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null || true"
-        )
-        rows = [line.split() for line in table.splitlines()]
-        return {row[0] for row in rows if row[3] == "1" and row[1] in ("(nginx)", "(httpd)")}
-
     def stop_replica(self, index):
         self.docker("stop", self.containers("app")[index])
 
@@ -1986,6 +1945,12 @@ def logs_time(ahead=0):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ahead))
 
 
+def chosen_checks(stack, failover=False, abuse=False, backups=False):
+    """The checks for `stack`, with what each option adds."""
+    checks = REQUEST_FLOW + HTTPS * stack.tls + COMPOSE_ONLY
+    return checks + FAILOVER * failover + ABUSE * abuse + BACKUPS * backups
+
+
 def run_checks(stack, checks):
     """Run each check; print what it found; return how many failed. A failed
     check also prints how to see what the services logged while it ran."""
@@ -2078,8 +2043,7 @@ def main():
             "gateway). Start the stack with checks/compose.yml, which lets these checks say "
             "whom they speak for: docker compose -f docker-compose.yml -f checks/compose.yml up"
         )
-    checks = REQUEST_FLOW + HTTPS * stack.tls + COMPOSE_ONLY
-    checks += FAILOVER * options.failover + ABUSE * options.abuse + BACKUPS * options.backups
+    checks = chosen_checks(stack, options.failover, options.abuse, options.backups)
     failed = run_checks(stack, checks)
     print(f"{len(checks) - failed} of {len(checks)} checks passed")
     return 1 if failed else 0
