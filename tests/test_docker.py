@@ -815,7 +815,7 @@ def test_a_web_server_config_edit_rolls_out_as_the_runbook_says_with_no_failed_r
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
-def test_recreating_the_database_as_a_minor_upgrade_does_fails_no_get_and_loses_no_post(
+def test_a_minor_database_upgrade_recreating_its_container_fails_no_get_and_loses_no_post(
     stack, shipped_driver, capsys
 ):
     """`docker compose up -d db` with a new image tag recreates the database
