@@ -986,26 +986,30 @@ def failover_when_app_replicas_stop_and_die(stack):
     return figures
 
 
-def failover_when_the_database_restarts(stack):
+def database_away_under_load(stack, take_away, what):
     """A request that cannot connect waits for the database (a GET 1.5 s,
-    asked again by HAProxy; a write up to 8 s): a restart of a few seconds
-    fails no GET. A write whose query was under way as MySQL stopped may have
-    run, so it is never tried again: it may get an honest 503, never a lost
-    post or a 5xx of another kind."""
+    asked again by HAProxy; a write up to 8 s): the database away for a few
+    seconds (`take_away()`, named `what`) fails no GET. A write whose query
+    was under way as MySQL stopped may have run, so it is never tried again:
+    it may get an honest 503, never a lost post or a 5xx of another kind."""
     with Load(stack) as load:
         load.run_for(1)
-        restarting = time.monotonic()
-        stack.restart_database()
+        started = time.monotonic()
+        take_away()
         back = time.monotonic()
         serving = wait_until(lambda: site_answers(stack), "the site did not serve again", 30, 0.1)
         load.run_for(1)
-    figures = {"database restart took": f"{back - restarting:.2f} s"}
+    figures = {f"{what} took": f"{back - started:.2f} s"}
     figures |= {"serving again after": f"{serving:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
     assert load.failed_gets == [], f"{figures}: {load.failed_gets}"
     assert set(load.failed_posts) <= {503}, f"{figures}: {load.failed_posts}"
     return figures
+
+
+def failover_when_the_database_restarts(stack):
+    return database_away_under_load(stack, stack.restart_database, "database restart")
 
 
 def failover_when_a_replica_freezes(stack):
