@@ -27,6 +27,7 @@ import signal
 import subprocess
 import time
 import warnings
+from collections import Counter
 from functools import partial
 from urllib.parse import quote
 
@@ -313,7 +314,7 @@ def test_honest_clients_are_served_while_one_address_attacks(shipped_driver, att
 # then answers 200 ("record"), or closes the connection unanswered ("die"), as
 # a replica that dies with a request in hand, which it may have run already.
 STAND_IN_REPLICA = r"""
-import json, socket, sys
+import json, socket, sys, uuid
 port, mode = int(sys.argv[1]), sys.argv[2]
 with socket.create_server(("", port)) as listener:
     while True:
@@ -325,8 +326,13 @@ with socket.create_server(("", port)) as listener:
                 head += chunk
             if b"\r\n\r\n" in head:
                 print(json.dumps(head.partition(b"\r\n\r\n")[0].decode("latin-1")), flush=True)
+                # A page named "public" is answered public for a minute;
+                # "cookie", with a new cookie too.
+                target = head.split(b" ", 2)[1]
+                extra = b"Cache-Control: public, max-age=60\r\n" * (b"public" in target)
+                extra += b"Set-Cookie: r=%s\r\n" % uuid.uuid4().hex.encode() * (b"cookie" in target)
                 if mode == "record":
-                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    connection.sendall(b"HTTP/1.1 200 OK\r\n%sContent-Length: 0\r\n\r\n" % extra)
 """
 
 
@@ -425,6 +431,31 @@ def test_the_app_hears_the_clients_address_from_haproxy_alone(stack, shipped_dri
         assert fields["x-forwarded-for"] == address, head
         assert fields["x-forwarded-proto"] == "https", head
         assert CHECKS.SPOOFED not in head and "evil.example" not in head, head
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_web_server_keeps_a_public_answer_but_never_one_that_sets_a_cookie(stack, shipped_driver):
+    """Whatever the app marks it: stand-ins answer a page public for a
+    minute, with or without a new cookie each time. Each web server keeps
+    the first and answers it again; the second it passes on every time, so
+    no reader ever gets another's cookie."""
+    headers = CHECKS.as_haproxy_would(shipped_driver)
+    with replicas_replaced(stack, shipped_driver, "record") as heads:
+        for proxy in shipped_driver.proxies:
+            public, cookie = CHECKS.unique("public"), CHECKS.unique("public-cookie")
+            answers = {
+                marker: [
+                    CHECKS.fetch(shipped_driver, proxy, f"/?{marker}", headers=headers)
+                    for _ in range(3)
+                ]
+                for marker in (public, cookie)
+            }
+            reached = Counter(marker for head in heads() for marker in answers if marker in head)
+            assert reached[public] == 1, f"{proxy} passed a kept page on {reached[public]} times"
+            assert CHECKS.from_the_cache(answers[public][-1]), answers[public][-1].headers
+            assert reached[cookie] == 3, f"{proxy} kept a page that sets a cookie"
+            given = {answer.headers["Set-Cookie"] for answer in answers[cookie]}
+            assert len(given) == 3, f"{proxy} gave one cookie to two readers: {given}"
 
 
 # A client on the edge network, which HAProxy does not trust: it claims to be

@@ -30,6 +30,7 @@ import datetime
 import html
 import io
 import ipaddress
+import itertools
 import json
 import math
 import os
@@ -848,12 +849,108 @@ def check_a_server_error_page_names_the_request_for_the_user_to_quote(stack):
     return {"request ID": request_id}
 
 
+# The page cache (README.md, "Page cache") ---------------------------------
+
+CSRF_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+FORM_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def form_secret(page):
+    """The CSRF secret of the page's form token, which Django masks afresh
+    on every page: the one its reader's csrftoken cookie holds."""
+    token = FORM_TOKEN.search(page).group(1)
+    mask, cipher = token[: len(token) // 2], token[len(token) // 2 :]
+    size = len(CSRF_CHARS)
+    return "".join(
+        CSRF_CHARS[(CSRF_CHARS.index(c) - CSRF_CHARS.index(m)) % size]
+        for m, c in zip(mask, cipher, strict=True)
+    )
+
+
+def from_the_cache(response):
+    return response.headers.get("X-Cache", "").startswith("HIT")
+
+
+def check_no_reader_ever_gets_another_readers_page(stack):
+    """Two logged-in readers read the same pages, through HAProxy and each
+    web server, again and again: each gets their own name and form token
+    and never the other's, never from a cache. An anonymous reader gets the
+    same pages with neither, kept briefly by each web server."""
+    author = Browser(stack)
+    author.sign_up(unique("author"))
+    post = author.create_post(unique("read by all"))
+    readers = {}
+    for _ in range(2):
+        name, reader = unique("reader"), Browser(stack)
+        assert reader.sign_up(name).status_code == 302, "sign-up failed"
+        readers[name] = reader
+    ways = [("haproxy", {})] + [(name, as_haproxy_would(stack)) for name in stack.proxies]
+    rounds = itertools.product(range(3), ways, ("/", post), readers.items())
+    for _, (where, headers), path, (name, reader) in rounds:
+        # Cookies given as they are: a web server's own port is plain HTTP,
+        # where a browser keeps secure ones back.
+        cookies = reader.session.cookies.get_dict()
+        url = stack.url(where, path)
+        page = reader.request("GET", url, headers=headers, cookies=cookies, timeout=TIMEOUT)
+        what = f"{name}'s {path} through {where}"
+        assert page.status_code == 200, f"{what}: {page.status_code}"
+        others = set(readers) - {name}
+        assert name in page.text and not any(other in page.text for other in others), what
+        assert form_secret(page.text) == cookies["csrftoken"], f"{what}: not their form token"
+        assert not from_the_cache(page), f"{what} came from a cache"
+        assert "private" in page.headers["Cache-Control"], what
+    for where, headers in ways[1:]:
+        for path in ("/", post):
+            # The copy lasts up to its lifetime, a second by default: one of
+            # a few quick tries falls within it.
+            pages = [fetch(stack, where, path, headers=headers) for _ in range(5)]
+            for page in pages:
+                what = f"an anonymous {path} through {where}"
+                assert page.status_code == 200, f"{what}: {page.status_code}"
+                assert "csrfmiddlewaretoken" not in page.text, f"{what} has a form token"
+                assert not any(name in page.text for name in readers), f"{what} names a reader"
+                assert "Set-Cookie" not in page.headers, f"{what} sets a cookie"
+            assert any(map(from_the_cache, pages)), f"{where} never kept {path}"
+
+
+def check_a_new_post_reaches_anonymous_readers_within_the_cache_lifetime(stack):
+    """Its author sees it at once; an anonymous reader, whose list each web
+    server keeps for its lifetime, within that lifetime and a second,
+    through HAProxy and each web server."""
+    author = Browser(stack)
+    author.sign_up(unique("author"))
+    ways = [("haproxy", {})] + [(name, as_haproxy_would(stack)) for name in stack.proxies]
+    for where, headers in ways:
+        fetch(stack, where, headers=headers)  # the list, kept as it was
+    title = unique("fresh")
+    assert author.create_post(title), "the post was not saved"
+    saved = time.monotonic()
+    assert title in author.get("/").text, "the author does not see their own post at once"
+    lifetime = int(re.search(r"max-age=(\d+)", fetch(stack).headers["Cache-Control"]).group(1))
+    seconds = {}
+    for where, headers in ways:
+
+        def listed(where=where, headers=headers):
+            return title in fetch(stack, where, headers=headers).text
+
+        wait_until(listed, f"never on the anonymous list through {where}", 30, 0.1)
+        seconds[where] = round(time.monotonic() - saved, 1)
+    late = {where: took for where, took in seconds.items() if took > lifetime + 1}
+    assert not late, f"later than its lifetime ({lifetime} s) and a second: {late}"
+    return {
+        f"on the anonymous list through {where} after": f"{took} s"
+        for where, took in seconds.items()
+    }
+
+
 REQUEST_FLOW = [
     check_every_published_port_answers,
     check_trace_is_refused_and_no_server_shows_its_version,
     check_health_endpoints_answer_200,
     check_a_user_signs_up_logs_in_and_posts,
     check_a_form_without_its_csrf_token_is_refused,
+    check_no_reader_ever_gets_another_readers_page,
+    check_a_new_post_reaches_anonymous_readers_within_the_cache_lifetime,
     check_static_files_come_from_the_web_servers,
     check_the_stats_page_and_metrics_want_the_password,
     check_forwarded_headers_reach_django_as_haproxy_saw_them,
@@ -1075,7 +1172,8 @@ def failover_while_the_database_is_down(stack):
     tracebacks = stack.app_logs().count("Traceback")
     stack.stop_database()
     try:
-        outage = fetch(stack)
+        # A page no web server keeps a copy of: the app's own answer.
+        outage = fetch(stack, path=f"/?{unique('while-down')}")
     finally:
         stack.start_database()
     serving = wait_until(lambda: site_answers(stack), "the site did not serve again", 60, 0.1)
@@ -1113,10 +1211,13 @@ async def read_answer(reader):
 async def hammer(stack, addresses, seconds):
     """A client connection from each of `addresses`, all at once, each sending
     GET / back to back on one kept-alive connection (a new one when the
-    server closes it) for `seconds`: [(status or error, seconds taken)]."""
+    server closes it) for `seconds`: [(status or error, seconds taken)].
+    Each carries a session cookie, as a logged-in reader's does: no web
+    server answers it from its cache, so it is the app that is overloaded."""
     url = urlsplit(stack.url())
     context = tls_context(stack) if url.scheme == "https" else None
-    request = f"GET / HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode()
+    request = f"GET / HTTP/1.1\r\nHost: {url.netloc}\r\nCookie: sessionid=none\r\n\r\n"
+    request = request.encode()
     deadline = time.monotonic() + seconds
     outcomes = []
 

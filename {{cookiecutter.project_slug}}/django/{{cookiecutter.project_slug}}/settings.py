@@ -104,6 +104,10 @@ MIDDLEWARE = [
     # Outermost but for the metrics, so it sees every answer last, its
     # Content-Length already set.
     "{{ cookiecutter.project_slug }}.head_requests.HeadWithoutBodyMiddleware",
+    # Outside everything that answers, sets a cookie or reads the user, so
+    # that it marks every answer (HTTPS redirects and 503s too) for the web
+    # servers, public or private (page_cache.py).
+    "{{ cookiecutter.project_slug }}.page_cache.PageCacheMiddleware",
     # Next, so that every line logged while a request runs names its ID.
     "django_guid.middleware.guid_middleware",
     # Before anything that reads the database: how long this request may
@@ -253,6 +257,10 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 # (README.md, "Limits, timeouts and overload"): the reader gets a page that
 # says so, and MySQL is never kept busy for long.
 SEARCH_TIME_LIMIT = env.float("DJANGO_SEARCH_TIME_LIMIT", 1.0)
+
+# How long the web servers may keep an anonymous reader's page and give it
+# to the next one (page_cache.py; README.md, "Page cache"). 0: never.
+PAGE_CACHE_SECONDS = env.int("DJANGO_PAGE_CACHE_SECONDS", 1, validate=validate.Range(min=0))
 
 # The request body limit of every tier (README.md, "Limits, timeouts and overload");
 # the board takes no file uploads, so this bounds every request's body.

@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import set_language
 
 from board.views import SignUpView
 
@@ -18,6 +20,10 @@ urlpatterns = [
     path("accounts/signup/", SignUpView.as_view(), name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Without a CSRF token, so that a page that offers the switch carries no
+    # token and the web servers may keep it for every anonymous reader
+    # (page_cache.py). What a forged switch can do: show its victim the site
+    # in the other language until they switch back. It sets nothing else.
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("", include("board.urls")),
 ]
