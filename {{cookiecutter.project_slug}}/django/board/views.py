@@ -13,6 +13,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
@@ -68,7 +69,19 @@ class PostListView(ListView):
         return render(request, "board/post_list.html", context)
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(query=self.search_query(), **kwargs)
+        context = super().get_context_data(query=self.search_query(), **kwargs)
+        context["posts_shown"] = shown(context["posts"])
+        return context
+
+
+def shown(posts):
+    """Everything the list shows of these posts, and the time zone its dates
+    are in: the key of the list's rendered fragment (post_list.html), which
+    so is never stale. Rendering ten posts cost more than fetching them."""
+    return timezone.get_current_timezone_name(), [
+        (post.pk, post.title, post.author.get_username(), post.created_at, post.comment_count)
+        for post in posts
+    ]
 
 
 class PostDetailView(DetailView):

@@ -236,3 +236,15 @@ def test_every_page_carries_the_project_name(client, settings, url):
     # The login view has a site_name of its own (the request's host).
     brand = f'<a class="brand" href="/">{escape(settings.PROJECT_NAME)}</a>'
     assert brand in client.get(url).text
+
+
+def test_the_post_list_shows_each_change_at_once_though_its_rendering_is_kept(client, author, post):
+    client.get("/")  # rendered, and kept
+    Post.objects.filter(pk=post.pk).update(title="Renamed in bulk")  # updated_at stays
+    assert "Renamed in bulk" in client.get("/").text
+    Comment.objects.create(post=post, author=author, content="First!")
+    assert "1 comment" in client.get("/").text
+    author.username = "renamed-author"
+    author.save()
+    assert "renamed-author" in client.get("/").text
+    assert "댓글 1개" in client.get("/", headers={"accept-language": "ko"}).text

@@ -205,6 +205,16 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Rendered fragments (the post list's), in each process's own memory: each
+# is keyed by everything it shows, so none is ever stale, and a process
+# that starts afresh renders them again. Nothing else is cached here.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    }
+}
+
 # --- Accounts ----------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
