@@ -7,6 +7,8 @@ exits at once, so the entrypoint does all its setup, and any setup it skips
 shows. Debian's nginx, apache2 and haproxy stand in for the images' servers.
 """
 
+import getpass
+import os
 import re
 import stat
 import sys
@@ -254,6 +256,15 @@ def test_apache_balances_over_every_replica_and_preserves_the_host(service):
     assert "ProxyPreserveHost On" in text
     assert re.search(r"^User www-data$", text, re.MULTILINE)
     assert "# ..." not in text, "a module list must not be elided"
+
+
+@pytest.mark.parametrize("service", cases("apache"), indirect=True)
+def test_apache_started_as_root_gives_its_children_a_folder_for_the_page_caches_locks(service):
+    # mod_cache's children (www-data) make its lock files; without this they
+    # could not, and Apache silently kept no page.
+    assert run_entrypoint(service, service.version).returncode == 0
+    locks = Path(service.env()["APACHE_RUN_DIR"]) / "pages-lock"
+    assert locks.owner() == ("www-data" if os.getuid() == 0 else getpass.getuser())
 
 
 @pytest.mark.parametrize("service", cases("apache"), indirect=True)

@@ -59,6 +59,11 @@ render_config() {
     APACHE_READ_MEMBERS=$(balancer_members 2 ttl=4)
     APACHE_WRITE_MEMBERS=$(balancer_members 10 disablereuse=On)
     export APACHE_READ_MEMBERS APACHE_WRITE_MEMBERS
+    # mod_cache's lock files (httpd.conf), written by Apache's children as
+    # www-data: also when Apache starts as root (`docker run --user 0`),
+    # whose run folder they could not write to.
+    mkdir -p "$APACHE_RUN_DIR/pages-lock"
+    [ "$(id -u)" != 0 ] || chown www-data:www-data "$APACHE_RUN_DIR/pages-lock"
     # shellcheck disable=SC2016
     envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
               ${APACHE_PORT} ${APACHE_STATUS_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
