@@ -1,12 +1,15 @@
 """What each layer of the stack costs and buys, measured side by side.
 
-    bench/run            # about 11 minutes: bench/results/<date>-<machine>.md and .png
+    bench/run            # about 17 minutes: bench/results/<date>-<machine>.md and .png
     bench/run --smoke    # 1 s per contender, one failover: proves the command still works
 
 It bakes the template once per web server, with tls=none (the proxy layers
 are compared, not TLS), starts both stacks natively with the test tiers'
 launcher (tests/harness/native.py), one app replica each, on one MariaDB, and a copy
-of each with every connection kept alive (KEEP_ALIVE); seeds the post list;
+of each with every connection kept alive (KEEP_ALIVE), all with the page
+cache off (UNCACHED: the app renders every answer, as the layers are
+compared); then each once more with the page cache on, as shipped, for
+anonymous readers and a logged-in one; seeds the post list;
 and drives every contender with wrk. The contenders run round by round,
 interleaved, so a noisy neighbour on a shared machine hits all of them
 alike; each figure is the median over the rounds, with its spread (lowest to
@@ -105,6 +108,11 @@ SMOKE = Plan(1, 1, 1, 1, FAILOVER[:1], list(PROXY_CHOICES)[:1], CHECKS.ABUSE[-1:
 UNLIMITED = dict.fromkeys(client_limits(), "1000000")
 # The stack whose every server logs JSON, as under Compose (measure_layers).
 JSON_LOGS = "JSON logs"
+# The stacks that measure the layers render every page: the web servers'
+# page cache (on as shipped, DJANGO_PAGE_CACHE_SECONDS=1) is off there, and
+# measured on stacks of its own, "<web server> cached".
+UNCACHED = {"DJANGO_PAGE_CACHE_SECONDS": "0"}
+CACHE_STACK = "cached"
 
 
 @dataclass
@@ -112,6 +120,9 @@ class Contender:
     name: str
     url: str
     services: dict  # service name -> its Server, for each one on the request's path
+    headers: dict = field(default_factory=dict)  # what wrk sends with each request
+    # Where the app counts the post lists it rendered, if it is a stack's.
+    app_metrics: str | None = None
 
 
 @dataclass
@@ -124,6 +135,7 @@ class Run:
     errors: int  # socket errors, timeouts and answers other than 2xx/3xx
     answers: int
     cpu_ms: dict  # service name -> CPU milliseconds per answer
+    by_app: float | None = None  # the share of answers the app rendered (not a cache)
 
 
 @dataclass
@@ -143,12 +155,15 @@ class Results:
     under_attack: dict = field(default_factory=dict)  # attack -> its figures
 
 
-def wrk(url, connections, seconds):
+def wrk(url, connections, seconds, headers=None):
     """(requests/s, p50 ms, p99 ms, errors, answers) of one wrk run."""
     # The timeout is past HAProxy's queue timeout (10 s): a queued request
     # counts as answered, or as refused with a 503, never as a client timeout.
     command = ["wrk", "--latency", f"-t{min(2, connections)}", f"-c{connections}"]
-    command += [f"-d{seconds}s", "--timeout", "15s", "-H", "Host: localhost", url]
+    command += [f"-d{seconds}s", "--timeout", "15s", "-H", "Host: localhost"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(url)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     errors = sum(map(int, re.findall(r"(?:connect|read|write|timeout) (\d+)", out)))
     errors += sum(map(int, re.findall(r"Non-2xx or 3xx responses: (\d+)", out)))
@@ -186,14 +201,33 @@ def memory_mib(server):
     return kib / 1024
 
 
+# The app's count of the post lists it answered (django-prometheus).
+POST_LISTS = re.compile(
+    r"^django_http_requests_latency_seconds_by_view_method_count"
+    r'\{[^}]*view="board:post_list"[^}]*\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+def post_lists_rendered(metrics_url):
+    """How many post lists the app has rendered (its own metrics)."""
+    text = requests.get(metrics_url, timeout=10).text
+    return sum(float(value) for value in POST_LISTS.findall(text))
+
+
 def run_once(contender, connections, seconds):
     before = {name: cpu_seconds(server) for name, server in contender.services.items()}
-    rps, p50, p99, errors, answers = wrk(contender.url, connections, seconds)
+    if contender.app_metrics:
+        rendered = post_lists_rendered(contender.app_metrics)
+    rps, p50, p99, errors, answers = wrk(contender.url, connections, seconds, contender.headers)
     cpu_ms = {
         name: (cpu_seconds(server) - before[name]) * 1000 / max(answers, 1)
         for name, server in contender.services.items()
     }
-    return Run(rps, p50, p99, errors, answers, cpu_ms)
+    by_app = None
+    if contender.app_metrics:
+        by_app = (post_lists_rendered(contender.app_metrics) - rendered) / max(answers, 1)
+    return Run(rps, p50, p99, errors, answers, cpu_ms, by_app)
 
 
 def rounds(contenders, connections, seconds, count):
@@ -241,10 +275,34 @@ def bake(output, **answers):
     return project, took
 
 
-def seed(stack):
+def manage_shell(stack, code):
+    """What `code` prints, run in the stack's app by `manage.py shell`."""
     django = services.django(stack.layout)
-    command = ["sh", django.entrypoint, "python", "manage.py", "shell", "-c", SEED]
-    subprocess.run(command, env=django.env(), check=True, capture_output=True)
+    command = ["sh", django.entrypoint, "python", "manage.py", "shell", "-c", code]
+    return subprocess.run(command, env=django.env(), check=True, capture_output=True).stdout
+
+
+def seed(stack):
+    manage_shell(stack, SEED)
+
+
+# A session of the seeded user's, as a log-in would make it.
+LOG_IN = """
+from django.contrib.auth import get_user_model, BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+user = get_user_model().objects.get(username="bench")
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+
+def logged_in(stack):
+    """The Cookie header of a logged-in reader of `stack`."""
+    return {"Cookie": f"sessionid={manage_shell(stack, LOG_IN).decode().split()[-1]}"}
 
 
 def app_server(stack, name, host, *command, **settings):
@@ -343,20 +401,22 @@ def run(plan, workdir):
 def measure_layers(results, projects, mariadb):
     """The page, stylesheet, concurrency and memory figures, on one stack per
     web server with one replica each, and one more each with its connections
-    kept alive at every hop; and Nginx's once more with every server's log
+    kept alive at every hop; Nginx's once more with every server's log
     as JSON, as Compose runs them (the others log text, the entrypoints'
-    default)."""
+    default); and one more per web server with the page cache on."""
     with contextlib.ExitStack() as started:
         variants = {}
         for web_server, baked in projects.items():
-            variants[web_server] = (baked, "text")
-            variants[f"{web_server} kept alive"] = (kept_alive(baked), "text")
-        variants[f"nginx {JSON_LOGS}"] = (projects["nginx"], "json")
+            variants[web_server] = (baked, "text", UNCACHED)
+            variants[f"{web_server} kept alive"] = (kept_alive(baked), "text", UNCACHED)
+            variants[f"{web_server} {CACHE_STACK}"] = (baked, "text", {})
+        variants[f"nginx {JSON_LOGS}"] = (projects["nginx"], "json", UNCACHED)
         stacks = {}
-        for name, (project, log_format) in variants.items():
+        for name, (project, log_format, app_settings) in variants.items():
             stack = NativeStack(
-                project, mariadb, replicas=1, haproxy_settings=UNLIMITED, log_format=log_format
-            )
+                project, mariadb, replicas=1, haproxy_settings=UNLIMITED,
+                app_settings=app_settings, log_format=log_format,
+            )  # fmt: skip
             stacks[name] = started.enter_context(stack)
             seed(stacks[name])
         nginx_stack = stacks["nginx"]
@@ -381,14 +441,19 @@ def measure_layers(results, projects, mariadb):
         )  # fmt: skip
         with granian, whitenoise, no_metrics:
             # Each server by its role, and which stack it is in: "app (apache)".
-            servers = {}
+            servers, app_metrics = {}, {}
             for name, stack in stacks.items():
                 suffix = "" if name == "nginx" else f" ({name})"
                 servers |= {f"{role}{suffix}": server for role, server in stack.servers.items()}
                 servers[f"app{suffix}"] = stack.replicas[0]
+                metrics_port = stack.layout.ports["app-metrics"]
+                app_metrics[f"app{suffix}"] = (
+                    f"http://{stack.replicas[0].host}:{metrics_port}/metrics"
+                )
             servers |= {"granian": granian, "whitenoise": whitenoise, "database": mariadb}
             servers |= {"no metrics": no_metrics}
-            measure(results, servers, nginx_stack)
+            reader = logged_in(stacks[f"nginx {CACHE_STACK}"])
+            measure(results, servers, nginx_stack, app_metrics, reader)
 
 
 def failover(stack, scenarios):
@@ -440,11 +505,17 @@ PAGE = {
     "Gunicorn, no metrics": ["no metrics"],
     "Granian": ["granian"],
 }
-# The chains again, with every connection kept alive (KEEP_ALIVE).
+# The chains again, with every connection kept alive (KEEP_ALIVE); and
+# with the page cache on, for anonymous readers and for a logged-in one.
 for chain, web_server in zip(report.CHAINS, ("nginx", "apache"), strict=True):
     PAGE[chain + report.KEPT_ALIVE] = [
         f"{role} ({web_server} kept alive)" for role in ("haproxy", web_server, "app")
     ]
+for chain, web_server in zip(report.CHAINS, ("nginx", "apache"), strict=True):
+    PAGE[chain + report.CACHED] = [
+        f"{role} ({web_server} {CACHE_STACK})" for role in ("haproxy", web_server, "app")
+    ]
+PAGE[report.CHAINS[0] + report.CACHED + report.LOGGED_IN] = PAGE[report.CHAINS[0] + report.CACHED]
 STATIC = {
     "Nginx": ["nginx"],
     "Apache": ["apache (apache)"],
@@ -463,12 +534,15 @@ def role(server):
     return "app" if name in ("granian", "whitenoise", *APP_VARIANTS) else name
 
 
-def contenders(servers):
-    """The post list's contenders (the database is on every path), and the stylesheet's."""
+def contenders(servers, app_metrics, reader):
+    """The post list's contenders (the database is on every path), and the
+    stylesheet's. `reader`: the headers of a logged-in reader."""
 
     def contender(name, path, on_path):
         measured = {role(each): servers[each] for each in on_path}
-        return Contender(name, address(servers[on_path[0]], path), measured)
+        headers = reader if name.endswith(report.LOGGED_IN) else {}
+        metrics = next((app_metrics[each] for each in on_path if each in app_metrics), None)
+        return Contender(name, address(servers[on_path[0]], path), measured, headers, metrics)
 
     css = stylesheet(address(servers["app"]))
     return (
@@ -477,11 +551,11 @@ def contenders(servers):
     )
 
 
-def measure(results, servers, nginx_stack):
+def measure(results, servers, nginx_stack, app_metrics, reader):
     plan = results.plan
-    page, static = contenders(servers)
+    page, static = contenders(servers, app_metrics, reader)
     for contender in page + static:  # warm up: templates, connections, caches
-        wrk(contender.url, PAGE_CONNECTIONS, 1)
+        wrk(contender.url, PAGE_CONNECTIONS, 1, contender.headers)
     # Every server once; Apache from its own stack; the app's variants are the app.
     memory = {
         name.partition(" (")[0]: server

@@ -23,6 +23,9 @@ PAGE = [
     "Granian",
     "HAProxy → Nginx → Gunicorn, kept alive",
     "HAProxy → Apache → Gunicorn, kept alive",
+    "HAProxy → Nginx → Gunicorn, page cache on",
+    "HAProxy → Apache → Gunicorn, page cache on",
+    "HAProxy → Nginx → Gunicorn, page cache on, logged in",
 ]
 STATIC = ["Nginx", "Apache", "HAProxy → Nginx", "Gunicorn + WhiteNoise"]
 
@@ -49,6 +52,10 @@ def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp
     for name, cells in {**page, **static}.items():
         requests_per_second, errors = float(cells[0].split()[0]), cells[4 if name in page else 3]
         assert requests_per_second > 0 and errors == "0", (name, cells)
+    # The share of post lists the app rendered, where a stack's app counted them.
+    for name, cells in page.items():
+        counted = name not in ("Granian", "Gunicorn, no metrics")
+        assert re.fullmatch(r"[01]\.\d{3}" if counted else "-", cells[-1]), (name, cells)
     assert list(rows(text, "Concurrency")) == ["16", "64", "256", "1,024"]
     memory = set(rows(text, "Memory"))
     assert memory == {"haproxy", "nginx", "apache", "app", "granian", "whitenoise", "database"}

@@ -37,10 +37,20 @@ class NativeStack:
     client_network = "127.64.0.0/10"
     proxy_protocol_ports = frozenset()
 
-    def __init__(self, project, mariadb, *, replicas=2, haproxy_settings=None, log_format="text"):
+    def __init__(
+        self,
+        project,
+        mariadb,
+        *,
+        replicas=2,
+        haproxy_settings=None,
+        app_settings=None,
+        log_format="text",
+    ):
         """mariadb: a running MariaDB server; this stack gets a database of its
-        own. haproxy_settings: HAProxy's environment beyond its defaults.
-        log_format: every server's LOG_FORMAT."""
+        own. haproxy_settings, app_settings: HAProxy's and the app's
+        environment beyond their defaults. log_format: every server's
+        LOG_FORMAT."""
         self.project = Path(project)
         self.proxies = proxies_of(project)
         # The proxies' workers run as www-data: the static files and every
@@ -59,6 +69,7 @@ class NativeStack:
             ports={name: free_port() for name in names},
             replica_hosts=[f"127.0.0.{11 + i}" for i in range(replicas)],
             haproxy_settings=haproxy_settings or {},
+            app_settings=app_settings or {},
             log_format=log_format,
         )
         self.domain = self.layout.domain

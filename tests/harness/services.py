@@ -52,6 +52,9 @@ class Layout:
     haproxy_settings: dict = field(default_factory=dict)
     # LOG_FORMAT of every server: the entrypoints' default, or Compose's json.
     log_format: str = "text"
+    # What a deployment sets for the app beyond Compose's environment (the
+    # benchmark's page cache, off for the stacks that measure the layers).
+    app_settings: dict = field(default_factory=dict)
 
     def secret_file(self, name):
         """The file the bake wrote the secret `name` to (secrets/<name>)."""
@@ -272,7 +275,7 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
     } | {name: value for name, value in database.items() if name not in credentials}
     if not database:
         settings["DJANGO_SQLITE_PATH"] = str(layout.workdir / "db.sqlite3")
-    settings |= layout.compose_app_environment
+    settings |= layout.compose_app_environment | layout.app_settings
     return Service(
         name="django",
         workdir=layout.workdir,

@@ -903,7 +903,7 @@ def check_no_reader_ever_gets_another_readers_page(stack):
         for path in ("/", post):
             # The copy lasts up to its lifetime, a second by default: one of
             # a few quick tries falls within it.
-            pages = [fetch(stack, where, path, headers=headers) for _ in range(5)]
+            pages = [fetch(stack, where, path, headers=headers) for _ in range(10)]
             for page in pages:
                 what = f"an anonymous {path} through {where}"
                 assert page.status_code == 200, f"{what}: {page.status_code}"
