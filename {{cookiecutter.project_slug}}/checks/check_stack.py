@@ -933,7 +933,7 @@ def check_a_new_post_reaches_anonymous_readers_within_the_cache_lifetime(stack):
         def listed(where=where, headers=headers):
             return title in fetch(stack, where, headers=headers).text
 
-        wait_until(listed, f"never on the anonymous list through {where}", 30, 0.1)
+        wait_until(listed, f"never on the anonymous list through {where}", 30, 0.02)
         seconds[where] = round(time.monotonic() - saved, 1)
     late = {where: took for where, took in seconds.items() if took > lifetime + 1}
     assert not late, f"later than its lifetime ({lifetime} s) and a second: {late}"
