@@ -390,6 +390,12 @@ def as_haproxy_would(stack):
     return FROM_HTTPS if stack.tls else {}
 
 
+def ways_in(stack):
+    """(port, headers) of each way into the site: HAProxy's, and each web
+    server's own port with what HAProxy would add."""
+    return [("haproxy", {})] + [(name, as_haproxy_would(stack)) for name in stack.proxies]
+
+
 # What HAProxy sees -------------------------------------------------------------
 
 
@@ -884,7 +890,7 @@ def check_no_reader_ever_gets_another_readers_page(stack):
         name, reader = unique("reader"), Browser(stack)
         assert reader.sign_up(name).status_code == 302, "sign-up failed"
         readers[name] = reader
-    ways = [("haproxy", {})] + [(name, as_haproxy_would(stack)) for name in stack.proxies]
+    ways = ways_in(stack)
     rounds = itertools.product(range(3), ways, ("/", post), readers.items())
     for _, (where, headers), path, (name, reader) in rounds:
         # Cookies given as they are: a web server's own port is plain HTTP,
@@ -919,7 +925,7 @@ def check_a_new_post_reaches_anonymous_readers_within_the_cache_lifetime(stack):
     through HAProxy and each web server."""
     author = Browser(stack)
     author.sign_up(unique("author"))
-    ways = [("haproxy", {})] + [(name, as_haproxy_would(stack)) for name in stack.proxies]
+    ways = ways_in(stack)
     for where, headers in ways:
         fetch(stack, where, headers=headers)  # the list, kept as it was
     title = unique("fresh")
