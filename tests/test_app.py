@@ -1,8 +1,9 @@
 """Tier 4: the baked Django app works.
 
 Its own test suite passes once on SQLite and once on a real MariaDB server
-(the django/ folder is the same whatever the answers about proxies or MySQL
-versions); a freshly baked default project serves the board with nothing but
+(the django/ folder is the same whatever the MySQL version, and whatever
+the proxies but for the expiry Nginx's cache reads, which the default bake
+has); a freshly baked default project serves the board with nothing but
 its requirements and the .env the template wrote. The suite owns Django's
 behaviour: no test here repeats one of its tests.
 """

@@ -148,7 +148,7 @@ def test_django_entrypoint_with_a_database_host_requires_its_credentials(django)
     assert_refuses_without_each_required_variable(django)
 
 
-# The Django and backup images are the same whatever the proxies: one bake
+# The Django and backup entrypoints are the same whatever the proxies: one bake
 # is enough for them.
 EVERY_SERVICE = [
     *RENDERING,

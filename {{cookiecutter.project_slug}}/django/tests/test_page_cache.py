@@ -1,5 +1,9 @@
 """What the app lets the web servers keep (page_cache.py): an anonymous
 reader's pages, briefly; nothing that belongs to one reader."""
+{%- if cookiecutter.use_nginx is yes %}
+
+import time
+{%- endif %}
 
 import pytest
 from django.contrib.messages import constants
@@ -26,6 +30,19 @@ def test_an_anonymous_readers_pages_are_public_for_a_second(client, post, method
         assert {"Cookie", "Accept-Language", "X-Forwarded-Proto"} <= {
             name.strip() for name in response["Vary"].split(",")
         }
+{%- if cookiecutter.use_nginx is yes %}
+
+
+def test_nginx_keeps_no_copy_past_the_lifetime(client, author, post, settings):
+    # Nginx keeps a copy through the second X-Accel-Expires names.
+    settings.PAGE_CACHE_SECONDS = 3
+    asked = time.time()
+    last = int(client.get("/")["X-Accel-Expires"].removeprefix("@"))
+    answered = time.time()
+    assert asked + 3 - 1 < last + 1 <= answered + 3
+    client.force_login(author)
+    assert "X-Accel-Expires" not in client.get("/")
+{%- endif %}
 
 
 def test_the_lifetime_is_a_setting_and_zero_keeps_every_page_private(client, post, settings):
