@@ -4,6 +4,7 @@ The rules themselves are unit-tested in test_answers.py; here they are seen
 through cookiecutter as a user runs it.
 """
 
+import json
 import re
 import shutil
 import stat
@@ -13,7 +14,7 @@ from fnmatch import fnmatch
 
 import pytest
 import yaml
-from harness.commands import COMPOSE, clean_env, run
+from harness.commands import COMPOSE, clean_env, run, tool
 from harness.template import (
     PROJECT_TEMPLATE,
     PROXIES,
@@ -474,3 +475,58 @@ def test_a_baked_readme_has_every_section_but_kubernetes_whatever_the_kubernetes
 def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():
     assert_twins(TEMPLATE / "README.md", TEMPLATE / "README.ko.md")
     assert_twins(TEMPLATE / "CONTRIBUTING.md", TEMPLATE / "CONTRIBUTING.ko.md")
+
+
+def git(*command, cwd):
+    """git, as someone with no git configuration of their own."""
+    identity = ["-c", "user.name=Someone", "-c", "user.email=someone@example.org"]
+    return run(["git", *identity, *command], cwd=cwd).stdout
+
+
+def test_a_template_update_keeps_the_users_edits_env_and_secrets(tmp_path):
+    # The template as a repository of its own, its working tree committed:
+    # the bake's version, then a later one that changes a file the user edits.
+    template = tmp_path / "template"
+    caches = shutil.ignore_patterns(".git", ".hypothesis", "__pycache__", ".*_cache")
+    shutil.copytree(TEMPLATE, template, ignore=caches)
+    git("init", "-q", cwd=template)
+    git("add", "-A", cwd=template)
+    git("commit", "-qm", "the version baked", cwd=template)
+    cruft = tool("cruft")
+    run([cruft, "create", "--no-input", template, "--output-dir", tmp_path], env=clean_env())
+    project = tmp_path / "community_board"
+    # The answers and the template's commit, for the update.
+    recorded = json.loads((project / ".cruft.json").read_text())
+    assert recorded["commit"] == git("rev-parse", "HEAD", cwd=template).strip()
+    assert recorded["context"]["cookiecutter"]["use_apache"] is True
+
+    # The user's project: in git, a line of their own in nginx.conf, a .env.
+    conf = project / "nginx/nginx.conf"
+    conf.write_text("# my own line\n" + conf.read_text())
+    (project / ".env").write_text("MY_SETTING=mine\n")
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "baked, then edited", cwd=project)
+    kept = {path.name: path.read_bytes() for path in (project / "secrets").iterdir()}
+    key = (project / "backup-private-key.pem").read_bytes()
+
+    later = template / PROJECT_TEMPLATE.name / "nginx/nginx.conf"
+    later.write_text(later.read_text().replace("gzip on;", "gzip on;\n    # a later template"))
+    git("commit", "-qam", "a later version", cwd=template)
+    run([cruft, "update", "--skip-apply-ask"], cwd=project, env=clean_env())
+    updated = conf.read_text()
+    assert updated.startswith("# my own line\n")
+    assert "# a later template" in updated
+    assert (project / ".env").read_text() == "MY_SETTING=mine\n"
+    assert {path.name: path.read_bytes() for path in (project / "secrets").iterdir()} == kept
+    assert (project / "backup-private-key.pem").read_bytes() == key
+    assert not list(project.rglob("*.rej"))
+
+    # Changing an answer goes the same way: the other web server's files go.
+    git("commit", "-qam", "the later version", cwd=project)
+    answer = json.dumps({"use_apache": False})
+    run([cruft, "update", "--skip-apply-ask", "--variables-to-update", answer], cwd=project,
+        env=clean_env())  # fmt: skip
+    assert not (project / "apache").exists()
+    assert conf.read_text() == updated
+    assert "apache" not in (project / "docker-compose.yml").read_text()

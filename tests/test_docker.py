@@ -175,10 +175,13 @@ def test_a_fresh_debian_machine_bakes_with_the_readmes_commands(engine, images):
     script = [
         "set -e",
         # What the README says a fresh Debian machine lacks.
-        "apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv openssl",
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends python3-venv git openssl",
         "cp -r /template /django-ha && cd /django-ha",
         *commands,
         "cd ~/sites/community_board && test -f docker-compose.yml && test -s secrets/DB_PASSWORD",
+        # The answers and the commit, for `cruft update`.
+        "grep -q '\"use_apache\": true' .cruft.json",
     ]
     certificates = standins.HOST_CERTIFICATES / "ca-certificates.crt"
     engine.docker(
