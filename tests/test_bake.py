@@ -483,15 +483,35 @@ def git(*command, cwd):
     return run(["git", *identity, *command], cwd=cwd).stdout
 
 
-def test_a_template_update_keeps_the_users_edits_env_and_secrets(tmp_path):
-    # The template as a repository of its own, its working tree committed:
-    # the bake's version, then a later one that changes a file the user edits.
+@pytest.fixture
+def template_repository(tmp_path):
+    """The template as a repository of its own, its working tree committed:
+    cruft bakes from a commit."""
     template = tmp_path / "template"
     caches = shutil.ignore_patterns(".git", ".hypothesis", "__pycache__", ".*_cache")
     shutil.copytree(TEMPLATE, template, ignore=caches)
     git("init", "-q", cwd=template)
     git("add", "-A", cwd=template)
     git("commit", "-qm", "the version baked", cwd=template)
+    return template
+
+
+def test_a_bake_through_cruft_refuses_an_answer_first_in_one_line(template_repository, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    answers = json.dumps({"mysql_version": "5.7"})
+    command = [tool("cruft"), "create", "--no-input", template_repository, "--output-dir", out,
+               "--extra-context", answers]  # fmt: skip
+    refused = run(command, env=clean_env(), check=False)
+    assert refused.returncode != 0
+    first = refused.stderr.lstrip().splitlines()[0]
+    assert first == "ERROR: mysql_version '5.7' is not offered: choose 8.4, 9.7"
+    assert list(out.iterdir()) == []
+
+
+def test_a_template_update_keeps_the_users_edits_env_and_secrets(template_repository, tmp_path):
+    # The bake's version, then a later one that changes a file the user edits.
+    template = template_repository
     cruft = tool("cruft")
     run([cruft, "create", "--no-input", template, "--output-dir", tmp_path], env=clean_env())
     project = tmp_path / "community_board"
