@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import warnings
@@ -728,6 +729,45 @@ def test_a_new_app_password_rolls_out_under_load_with_no_failed_request_then_the
         print(f"\n[{'+'.join(proxies_of(stack.project))}] app password rotated: {figures}")
 
 
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_new_stats_password_is_taken_by_a_reload_under_load_with_no_failed_request(
+    stack, shipped_driver, capsys
+):
+    """README.md, "Runbook": a new password in secrets/, then `entrypoint.sh
+    reload` in the running HAProxy. The old password is refused at once, and
+    HAProxy, the site's one front door, never restarts."""
+    secret = stack.project / "secrets/HAPROXY_STATS_PASSWORD"
+    old, new = secret.read_text(), secrets.token_hex(32)
+    before = started(stack, ["haproxy"])
+
+    def stats_page(password):
+        return CHECKS.fetch(shipped_driver, "stats", auth=("admin", password)).status_code
+
+    since = CHECKS.logs_time()
+    with CHECKS.Load(shipped_driver) as load:
+        load.run_for(1)
+        # In place, as the README says: the haproxy container has this very file.
+        secret.chmod(0o600)
+        secret.write_text("")
+        refused = stack.compose("exec", "-T", "haproxy", "/entrypoint.sh", "reload", check=False)
+        kept = stats_page(old)
+        secret.write_text(new)
+        secret.chmod(0o444)
+        load.run_for(1)
+        reload = stack.compose("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
+        load.run_for(2)
+    # An empty password is refused before HAProxy is asked anything.
+    assert refused.returncode != 0
+    assert "HAPROXY_STATS_PASSWORD_FILE must name a readable, non-empty file" in refused.stderr
+    assert kept == 200
+    assert "reloading on the checked config" in reload.stdout, reload.stdout + reload.stderr
+    figures = assert_no_failed_request(stack, load, since)
+    assert started(stack, ["haproxy"]) == before, "HAProxy restarted"
+    assert (stats_page(new), stats_page(old)) == (200, 401)
+    with capsys.disabled():
+        print(f"\n[{'+'.join(proxies_of(stack.project))}] stats password reloaded: {figures}")
+
+
 # Scaling and deploying, under a steady load of GETs and POSTs ----------------
 
 
@@ -1313,6 +1353,20 @@ def test_the_users_own_certificate_is_served_verifies_and_keeps_the_user_flow(
         tls.verified(https, driver.domain, ca, CHECKS.connect(driver, "127.0.0.1", https))
         for check in FLOW + CHECKS.HTTPS:
             check(driver)
+        # Renewed in place, as the README says: a reload serves it, and HAProxy
+        # never restarts.
+        before = started(stack, ["haproxy"])
+        (tmp_path / "renewed").mkdir()
+        renewed = put_own_certificate(project, tmp_path / "renewed")
+        stack.compose("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
+
+        def served_renewed():
+            connection = CHECKS.connect(driver, "127.0.0.1", https)
+            with contextlib.suppress(ssl.SSLCertVerificationError):
+                return tls.verified(https, driver.domain, renewed, connection)
+
+        CHECKS.wait_until(served_renewed, "the renewed certificate is not served", 5)
+        assert started(stack, ["haproxy"]) == before, "HAProxy restarted"
     finally:
         stack.down("--volumes", "--remove-orphans")
     assert stack.left_behind() == {}

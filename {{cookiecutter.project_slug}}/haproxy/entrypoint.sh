@@ -151,13 +151,33 @@ check_config() {
 }
 
 # 4. Become the command (PID 1, gets the signals); HAProxy gets the checked file.
-if [ "${1:-}" = haproxy ]; then
-    require_settings
+#    `reload` (README.md, "Runbook"), in the running container, prepares a
+#    new file the same way (the stats password read anew{% if cookiecutter.tls == "own" %}, your certificate
+#    too{% endif %}) and, once HAProxy has accepted it, asks HAProxy to reload: new
+#    workers on the same sockets, the old ones finishing what they took.
+case "${1:-}" in
+    haproxy)
+        require_settings
 {%- if tls %}
-    make_certificate
+        make_certificate
 {%- endif %}
-    render_config
-    check_config
-    set -- "$@" -f "$config"
-fi
+        render_config
+        check_config
+        set -- "$@" -f "$config"
+        ;;
+    reload)
+        running="$config"
+        config="$running.next"
+        require_settings
+{%- if tls %}
+        make_certificate
+{%- endif %}
+        render_config
+        check_config
+        mv "$config" "$running"
+        kill -USR2 1
+        echo "haproxy: reloading on the checked config"
+        exit 0
+        ;;
+esac
 exec "$@"
