@@ -80,3 +80,5 @@ def test_every_line_is_a_json_object_and_names_its_request(json_gunicorn):
         "django.request",
         "app",
     )
+    # One line per request: django-guid's own INFO line would repeat it.
+    assert not [line for line in lines if line.get("logger", "").startswith("django_guid")]

@@ -356,5 +356,8 @@ LOGGING = {
         # Replaces Django's default, which prints only when DEBUG is on and
         # mails errors to ADMINS.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Its INFO line for every request ("X-Request-ID found in the
+        # header") says nothing the access line does not: warnings only.
+        "django_guid": {"level": "WARNING"},
     },
 }
