@@ -5,7 +5,7 @@
 
 It bakes the template once per web server, with tls=none (the proxy layers
 are compared, not TLS), starts both stacks natively with the test tiers'
-launcher (tests/harness/native.py), one app replica each, on one MariaDB, and a copy
+launcher (harness/native.py), one app replica each, on one MariaDB, and a copy
 of each with every connection kept alive (KEEP_ALIVE), all with the page
 cache off (UNCACHED: the app renders every answer, as the layers are
 compared); then each once more with the page cache on, as shipped, for
@@ -48,16 +48,14 @@ from pathlib import Path
 
 import requests
 
+from bench import report
+from harness import processes, services
+from harness.mariadb import MariaDB
+from harness.native import NativeStack, failover_scenarios
+from harness.processes import Server, free_port
+from harness.template import PROXY_CHOICES, client_limits, load_stack_checks
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from harness import processes, services  # noqa: E402
-from harness.mariadb import MariaDB  # noqa: E402
-from harness.native import NativeStack, failover_scenarios  # noqa: E402
-from harness.processes import Server, free_port  # noqa: E402
-from harness.template import PROXY_CHOICES, client_limits, load_stack_checks  # noqa: E402
-
-from bench import report  # noqa: E402
 
 CHECKS = load_stack_checks()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -14,6 +14,7 @@ Bakes are made once per session and shared; tests must not change them.
 """
 
 import pytest
+
 from harness.mariadb import MariaDB
 from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_answers, tls_answers
 

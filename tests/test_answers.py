@@ -11,9 +11,9 @@ import tomllib
 
 import answers
 import pytest
-from harness.template import PROJECT_TEMPLATE, TEMPLATE, default_answers
 
 import local_extensions
+from harness.template import PROJECT_TEMPLATE, TEMPLATE, default_answers
 
 DEFAULTS = {
     key: "yes" if value is True else "no" if value is False else str(value)

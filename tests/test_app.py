@@ -17,12 +17,13 @@ import answers
 import pytest
 import requests
 from django.conf import global_settings
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from harness.commands import clean_env, describe, run, tool
 from harness.processes import Server, free_port
 from harness.services import compose_app_environment
 from harness.template import TEMPLATE
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 DATABASE = {"DB_NAME": "board", "DB_USER": "board", "DB_PASSWORD": "board-test-password"}
 

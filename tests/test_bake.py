@@ -14,6 +14,9 @@ from fnmatch import fnmatch
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from harness.commands import COMPOSE, clean_env, run, tool
 from harness.template import (
     PROJECT_TEMPLATE,
@@ -24,8 +27,6 @@ from harness.template import (
     proxies_of,
     tls_mode_of,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SECRET_KEYS = {
     "DJANGO_SECRET_KEY",
@@ -97,7 +98,6 @@ def test_unchosen_proxy_is_gone_with_every_mention_of_it(proxy_project):
         assert mentions == [], f"{proxy} was not chosen but is mentioned in {mentions}"
 
 
-CHECKS = "checks/check_stack.py"
 # What only one tls answer needs, by the words that name it.
 TLS_ONLY = {"acme": r"acme|lego", "own": r"tls/fullchain\.pem|tls/privkey\.pem|tls_key"}
 
@@ -113,7 +113,9 @@ def test_each_tls_answer_keeps_only_its_own_files_and_mentions(tls_mode, tls_pro
     if tls_mode == "none":
         # The stack checks are copied verbatim, the same for every answer.
         mentions = [
-            p for p, text in text_files(tls_project) if "HTTPS_PORT" in text and p != CHECKS
+            p
+            for p, text in text_files(tls_project)
+            if "HTTPS_PORT" in text and not p.startswith("checks/")
         ]
         assert mentions == [], f"tls=none still has an HTTPS port in {mentions}"
 
@@ -148,8 +150,16 @@ def test_no_template_syntax_is_left(variant_project):
 
 
 def test_the_stack_checks_are_copied_verbatim(proxy_project):
-    baked = proxy_project / CHECKS
-    assert baked.read_bytes() == (PROJECT_TEMPLATE / "checks" / "check_stack.py").read_bytes()
+    def files(folder):
+        return {
+            path.relative_to(folder): path.read_bytes()
+            for path in folder.rglob("*.py")
+            if "__pycache__" not in path.parts
+        }
+
+    baked = files(proxy_project / "checks")
+    assert baked == files(PROJECT_TEMPLATE / "checks")
+    assert {"check_stack.py", "stackcheck/flow.py"} <= {str(path) for path in baked}
 
 
 def baked_secrets(project):

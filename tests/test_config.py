@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from harness import tls
 from harness.commands import clean_env, run
 from harness.services import SERVICES, Layout

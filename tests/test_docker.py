@@ -35,6 +35,9 @@ from urllib.parse import quote
 import pytest
 import requests
 import yaml
+from urllib3.exceptions import InsecureRequestWarning
+
+import local_extensions
 from harness import standins, tls
 from harness.commands import run, tool
 from harness.compose import ComposeProject
@@ -50,9 +53,6 @@ from harness.template import (
     proxies_of,
     tls_answers,
 )
-from urllib3.exceptions import InsecureRequestWarning
-
-import local_extensions
 
 CHECKS = load_stack_checks()
 ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
@@ -116,7 +116,9 @@ def drive(stack, monkeypatch):
     for name, value in stack.engine.env(**stack.env()).items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(stack.project)
-    return CHECKS.ComposeStack(backup_key=stack.project / "backup-private-key.pem")
+    driver = CHECKS.ComposeStack(backup_key=stack.project / "backup-private-key.pem")
+    assert isinstance(driver, CHECKS.Stack), "the Compose driver misses one of Stack's members"
+    return driver
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import answers
 import jsonschema
 import pytest
 import yaml
+
 from harness.commands import VENV_BIN, clean_env, compose_model, run, tool
 from harness.template import PROXIES, TEMPLATE, proxies_of
 

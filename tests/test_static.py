@@ -15,6 +15,7 @@ import pytest
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
+
 from harness.commands import COMPOSE, compose_model, run, tool
 from harness.template import CONTEXT, PROXIES, RULES, TEMPLATE, proxies_of
 

@@ -5,11 +5,13 @@ cookiecutter.json and hooks/answers.py, never restated, so the tests follow
 the template.
 """
 
+import importlib
 import importlib.util
 import itertools
 import json
 import re
 import sys
+import types
 from pathlib import Path
 
 from cookiecutter.generate import generate_context
@@ -17,7 +19,7 @@ from cookiecutter.prompt import prompt_for_config
 
 from .commands import run
 
-TEMPLATE = Path(__file__).resolve().parents[2]
+TEMPLATE = Path(__file__).resolve().parents[1]
 CONTEXT = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # Files cookiecutter copies without rendering (Django's own {{ }} templates).
 VERBATIM = CONTEXT["_copy_without_render"]
@@ -58,12 +60,27 @@ PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
 
 
 def load_stack_checks():
-    """The baked project's checks/check_stack.py, which the Docker tier and the benchmark run.
+    """The baked project's stack checks, which the Docker tier and the
+    benchmark run: every public name of checks/check_stack.py and of each
+    module of its stackcheck package, in one namespace.
 
     Copied verbatim into every bake (cookiecutter.json's _copy_without_render;
-    tier 1 proves it), so the template's own file is the baked one.
+    tier 1 proves it), so the template's own files are the baked ones.
     """
-    return load_module("check_stack", PROJECT_TEMPLATE / "checks" / "check_stack.py")
+    folder = PROJECT_TEMPLATE / "checks"
+    sys.path.insert(0, str(folder))
+    names = ["check_stack"] + [
+        f"stackcheck.{path.stem}" for path in folder.glob("stackcheck/[!_]*.py")
+    ]
+    modules = [importlib.import_module(name) for name in names]
+    return types.SimpleNamespace(
+        **{
+            name: value
+            for module in modules
+            for name, value in vars(module).items()
+            if name[0] != "_"
+        }
+    )
 
 
 def client_limits():

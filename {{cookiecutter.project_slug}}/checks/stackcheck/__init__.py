@@ -1,0 +1,1 @@
+"""The stack checks, one module per concern; checks/check_stack.py runs them."""
