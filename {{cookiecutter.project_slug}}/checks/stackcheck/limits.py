@@ -21,7 +21,7 @@ HEADER_FIELDS = 100
 # HAProxy's `timeout http-request`, the web servers' header timeouts.
 SLOW_CLIENT_TIMEOUT = 10
 # The site's error pages, which the web servers and HAProxy answer with.
-ERROR_PAGES = Path(__file__).resolve().parent.parent / "django" / "static" / "errors"
+ERROR_PAGES = Path(__file__).resolve().parents[2] / "django" / "static" / "errors"
 # Where a 5xx page shows the request's ID: the web servers' SSI line, which
 # each tier fills in ("(none)" for a request that came with none).
 REQUEST_ID_SLOT = '<!--#echo var="HTTP_X_REQUEST_ID" -->'
@@ -30,6 +30,7 @@ REQUEST_ID_SLOT = '<!--#echo var="HTTP_X_REQUEST_ID" -->'
 def plain_error_page(status, body, request_id="(none)"):
     """Whether `body` is the site's own plain page for `status`, naming
     `request_id` (HTML-escaped) where it names one."""
+    assert ERROR_PAGES.is_dir(), f"no error pages at {ERROR_PAGES}"
     page = ERROR_PAGES / f"{status}.html"
     if not page.exists():
         return False
