@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import urllib3
+
 from . import services
 from .commands import run
 from .processes import Server, free_port
@@ -78,8 +80,10 @@ class NativeStack:
         self.database_name = f"stack_{self.layout.ports['app']}"
         self.replicas = []
         self.servers = {}
-        # No CA to check the site's certificate against: self-signed, or none.
+        # No CA to check the site's certificate against: self-signed, or none;
+        # so no warning about it either, as the Compose driver does.
         self.verify = False
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def url(self, name="haproxy", path="/"):
         """A published port's URL: "haproxy" is the site (HTTPS with TLS),

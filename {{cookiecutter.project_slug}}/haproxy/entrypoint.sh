@@ -150,30 +150,31 @@ check_config() {
     fi
 }
 
+# Steps 1 to 3, for a start and for a reload alike.
+prepare() {
+    require_settings
+{%- if tls %}
+    make_certificate
+{%- endif %}
+    render_config
+    check_config
+}
+
 # 4. Become the command (PID 1, gets the signals); HAProxy gets the checked file.
 #    `reload` (README.md, "Runbook"), in the running container, prepares a
-#    new file the same way (the stats password read anew{% if cookiecutter.tls == "own" %}, your certificate
-#    too{% endif %}) and, once HAProxy has accepted it, asks HAProxy to reload: new
-#    workers on the same sockets, the old ones finishing what they took.
+#    second file the same way (its files read anew, the stats password's
+#    among them) and, once HAProxy has accepted it, puts it in place and
+#    asks HAProxy to reload: new workers on the same sockets, the old ones
+#    finishing what they took.
 case "${1:-}" in
     haproxy)
-        require_settings
-{%- if tls %}
-        make_certificate
-{%- endif %}
-        render_config
-        check_config
+        prepare
         set -- "$@" -f "$config"
         ;;
     reload)
         running="$config"
         config="$running.next"
-        require_settings
-{%- if tls %}
-        make_certificate
-{%- endif %}
-        render_config
-        check_config
+        prepare
         mv "$config" "$running"
         kill -USR2 1
         echo "haproxy: reloading on the checked config"
