@@ -704,6 +704,18 @@ def test_no_secret_shows_in_docker_inspect_or_any_process_environment(stack, shi
     assert CHECKS.fetch(shipped_driver, "stats", auth=("admin", password)).status_code == 200
 
 
+def rewrite_secret(secret, text):
+    """A secret's file written anew in place, as the README does it: the
+    container mounts this very file, and would not see a new one."""
+    secret.chmod(0o600)
+    secret.write_text(text)
+    secret.chmod(0o444)
+
+
+# HAProxy's own reload in its running container (README.md, "Runbook").
+HAPROXY_RELOAD = ("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
+
+
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_a_new_app_password_rolls_out_under_load_with_no_failed_request_then_the_old_one_stops(
     stack, shipped_driver, capsys
@@ -716,10 +728,7 @@ def test_a_new_app_password_rolls_out_under_load_with_no_failed_request_then_the
     users = ("exec", "-T", "db", "/docker-entrypoint-initdb.d/users.sh")
     with CHECKS.Load(shipped_driver) as load:
         load.run_for(1)
-        # In place, as the README says: the db container has this very file.
-        secret.chmod(0o600)
-        secret.write_text(secrets.token_hex(32))
-        secret.chmod(0o444)
+        rewrite_secret(secret, secrets.token_hex(32))
         stack.compose(*users)
         deploy = stack.run("sh", "deploy.sh")
         stack.compose(*users, "forget-old")
@@ -751,15 +760,12 @@ def test_a_new_stats_password_is_taken_by_a_reload_under_load_with_no_failed_req
     since = CHECKS.logs_time()
     with CHECKS.Load(shipped_driver) as load:
         load.run_for(1)
-        # In place, as the README says: the haproxy container has this very file.
-        secret.chmod(0o600)
-        secret.write_text("")
-        refused = stack.compose("exec", "-T", "haproxy", "/entrypoint.sh", "reload", check=False)
+        rewrite_secret(secret, "")
+        refused = stack.compose(*HAPROXY_RELOAD, check=False)
         kept = stats_page(old)
-        secret.write_text(new)
-        secret.chmod(0o444)
+        rewrite_secret(secret, new)
         load.run_for(1)
-        reload = stack.compose("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
+        reload = stack.compose(*HAPROXY_RELOAD)
         load.run_for(2)
     # An empty password is refused before HAProxy is asked anything.
     assert refused.returncode != 0
@@ -1363,7 +1369,7 @@ def test_the_users_own_certificate_is_served_verifies_and_keeps_the_user_flow(
         before = started(stack, ["haproxy"])
         (tmp_path / "renewed").mkdir()
         renewed = put_own_certificate(project, tmp_path / "renewed")
-        stack.compose("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
+        stack.compose(*HAPROXY_RELOAD)
 
         def served_renewed():
             connection = CHECKS.connect(driver, "127.0.0.1", https)
