@@ -1,8 +1,13 @@
 from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from .models import Comment, Post
+from .models import Comment, Post, ResetMail
 
 
 def at_most(model, field):
@@ -32,3 +37,50 @@ class CommentForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["content"].help_text = at_most(Comment, "content")
+
+
+class SignUpForm(UserCreationForm):
+    """A user name and a password, as Django asks, and an address for a
+    password reset link: optional, so that no one must give one."""
+
+    email = forms.EmailField(
+        label=gettext_lazy("Email"),
+        required=False,
+        help_text=gettext_lazy("Optional: where to send a link if you forget your password."),
+    )
+
+    class Meta(UserCreationForm.Meta):
+        fields = ["username", "email"]
+
+
+class RateLimitedPasswordResetForm(PasswordResetForm):
+    """Django's reset form, sending each member at most one link per
+    PASSWORD_RESET_MAIL_INTERVAL: asks past that are answered alike (the page
+    never says whether an address has an account) and send nothing, so that
+    no one, from however many addresses, can fill a member's inbox."""
+
+    def get_users(self, email):
+        return (user for user in super().get_users(email) if claim_reset_mail(user))
+
+    def save(self, **kwargs):
+        # The link names the site's public address, never the Host a client
+        # sent (which could point a member's link at another site).
+        return super().save(**{**kwargs, "domain_override": settings.PUBLIC_HOST})
+
+
+def claim_reset_mail(user):
+    """True, and the time recorded, if the member may be sent a link now. One
+    conditional UPDATE (or the first INSERT), so that of two replicas asked
+    at once only one sends."""
+    now = timezone.now()
+    claimed = ResetMail.objects.filter(
+        user=user, sent_at__lte=now - settings.PASSWORD_RESET_MAIL_INTERVAL
+    ).update(sent_at=now)
+    if claimed:
+        return True
+    try:
+        with transaction.atomic():
+            ResetMail.objects.create(user=user, sent_at=now)
+    except IntegrityError:
+        return False  # sent within the interval
+    return True

@@ -66,3 +66,16 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"{self.author}: {self.content[:40]}"
+
+
+class ResetMail(models.Model):
+    """When a member was last sent a password reset link (board/forms.py):
+    in the database, so that every replica counts the same."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True
+    )
+    sent_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.user} {self.sent_at:%Y-%m-%d %H:%M}"

@@ -5,7 +5,6 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.contrib.auth.views import redirect_to_login
 from django.db import OperationalError
@@ -19,7 +18,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import CreateView, DeleteView, DetailView, ListView, UpdateView
 
 from . import search
-from .forms import CommentForm, PostForm
+from .forms import CommentForm, PostForm, SignUpForm
 from .models import Comment, Post
 
 logger = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ def comment_create(request, pk):
 
 
 class SignUpView(CreateView):
-    form_class = UserCreationForm
+    form_class = SignUpForm
     template_name = "registration/signup.html"
     success_url = reverse_lazy("board:post_list")
 

@@ -148,6 +148,56 @@ def test_a_malformed_switch_or_number_is_refused_by_name():
         assert f'"{name}" invalid' in result.stderr, result.stderr
 
 
+EMAIL_SETTINGS = ("EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER")
+EMAIL_SETTINGS += ("EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "EMAIL_TIMEOUT")
+
+
+def test_without_a_mail_server_mail_goes_to_the_log():
+    values = settings_in(production_env(EMAIL_URL=""), "EMAIL_BACKEND")
+    assert values["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+
+
+def test_the_mail_server_is_one_url_and_its_password_a_secret_file(tmp_path):
+    password = tmp_path / "password"
+    password.write_text("from-the-file\n")
+    env = production_env(
+        EMAIL_URL="submission://mailer%40example.com@smtp.example.com",
+        EMAIL_PASSWORD_FILE=str(password),
+        DJANGO_ADMINS="ops@example.com, dev@example.com",
+    )
+    values = settings_in(env, *EMAIL_SETTINGS, "ADMINS")
+    assert values == {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "smtp.example.com",
+        "EMAIL_PORT": 587,
+        "EMAIL_HOST_USER": "mailer@example.com",
+        "EMAIL_HOST_PASSWORD": "from-the-file",
+        "EMAIL_USE_TLS": True,
+        "EMAIL_USE_SSL": False,
+        # Below the 10 s a web server waits for a form's answer.
+        "EMAIL_TIMEOUT": 5,
+        "ADMINS": [["ops@example.com", "ops@example.com"], ["dev@example.com", "dev@example.com"]],
+    }
+
+
+def test_implicit_tls_and_a_timeout_come_from_the_url():
+    env = production_env(EMAIL_URL="smtp://smtp.example.com:465?ssl=1&timeout=3")
+    values = settings_in(env, "EMAIL_PORT", "EMAIL_USE_SSL", "EMAIL_USE_TLS", "EMAIL_TIMEOUT")
+    assert values == {
+        "EMAIL_PORT": 465,
+        "EMAIL_USE_SSL": True,
+        "EMAIL_USE_TLS": False,
+        "EMAIL_TIMEOUT": 3,
+    }
+
+
+@pytest.mark.parametrize("url", ["smpt://smtp.example.com", "smtp.example.com", "smtps://x"])
+def test_a_mail_url_of_no_known_kind_is_refused_by_name(url):
+    result = manage("check", env=production_env(EMAIL_URL=url))
+    assert result.returncode != 0
+    assert "EMAIL_URL must start with one of smtp://, submission://" in result.stderr
+
+
 def test_hosts_and_origins_come_from_the_domain_and_the_environment(stack_settings):
     assert stack_settings["ALLOWED_HOSTS"] == [
         "board.example.com",

@@ -9,6 +9,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import dj_email_url
 from django.conf.locale import LANG_INFO
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env, validate
@@ -67,6 +68,8 @@ ALLOWED_HOSTS = list(
         [DOMAIN_NAME, "localhost", "127.0.0.1", "[::1]", *env_list("DJANGO_ALLOWED_HOSTS")]
     )
 )
+# The site's public host and port, as links in mail name it (a reset link).
+PUBLIC_HOST = env.str("DJANGO_PUBLIC_HOST", "") or DOMAIN_NAME
 CSRF_TRUSTED_ORIGINS = [
     f"http://{DOMAIN_NAME}",
     f"https://{DOMAIN_NAME}",
@@ -246,6 +249,44 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "board:post_list"
 LOGOUT_REDIRECT_URL = "board:post_list"
 
+# --- Mail --------------------------------------------------------------------
+# Password resets and error reports (README.md, "Mail"). One URL names the
+# server: smtp://user@host:25, submission://user@host (STARTTLS on 587), or
+# smtp://user@host:465?ssl=1; console:// writes each message to the log
+# instead (the default, so a laptop needs no server, and a stack that has
+# none shows what it would have sent). The password is a secret of its own,
+# EMAIL_PASSWORD (a password in the URL is used only when that is empty).
+EMAIL_SCHEMES = ("smtp", "submission", "console", "dummy")
+EMAIL_URL = env.str("EMAIL_URL", "") or "console://"
+if EMAIL_URL.partition("://")[0] not in EMAIL_SCHEMES:
+    raise ImproperlyConfigured(
+        f"EMAIL_URL must start with one of {', '.join(s + '://' for s in EMAIL_SCHEMES)}: "
+        f"{EMAIL_URL.partition('://')[0]!r} is none of them."
+    )
+_email = dj_email_url.parse(EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = secret("EMAIL_PASSWORD") or _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+# Each step of a conversation with the server, below the 10 s a web server
+# waits for the answer to a form (a reset link is sent while its page waits).
+EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or 5
+# Who the mail is from: the site's own address unless the provider wants another.
+DEFAULT_FROM_EMAIL = env.str("DJANGO_FROM_EMAIL", f"noreply@{DOMAIN_NAME}")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who gets a mail for each server error (a 500), with its traceback:
+# comma-separated addresses; none by default.
+ADMINS = [(address, address) for address in env_list("DJANGO_ADMINS")]
+# A member may ask for a reset link for an address at most this often; more
+# asks are answered alike and send nothing, so a stranger can fill no inbox
+# (board/forms.py).
+PASSWORD_RESET_MAIL_INTERVAL = timedelta(
+    minutes=env.int("DJANGO_PASSWORD_RESET_MAIL_MINUTES", 5, validate=validate.Range(min=0))
+)
+
 # --- Language and time -------------------------------------------------------
 
 LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", "{{ cookiecutter.language_code }}")
@@ -337,6 +378,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+        "not_debug": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
         "text": {
@@ -350,12 +392,23 @@ LOGGING = {
             "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         },
+        # Each server error, to ADMINS (if any; Mail, above).
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["not_debug"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # Replaces Django's default, which prints only when DEBUG is on and
-        # mails errors to ADMINS.
+        # Replaces Django's default, which prints only when DEBUG is on.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # A request's error is logged and, as Django's default does, mailed.
+        "django.request": {
+            "handlers": ["console", "mail_admins"],
+            "level": LOG_LEVEL,
+            "propagate": False,
+        },
         # Its INFO line for every request ("X-Request-ID found in the
         # header") says nothing the access line does not: warnings only.
         "django_guid": {"level": "WARNING"},

@@ -1,11 +1,13 @@
 """URL routes: health checks, accounts, admin, language switch and the board."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
 
+from board.forms import RateLimitedPasswordResetForm
 from board.views import SignUpView
 
 from . import health
@@ -20,6 +22,45 @@ urlpatterns = [
     path("accounts/signup/", SignUpView.as_view(), name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Django's own views for a forgotten password (a link by mail, at most
+    # one per member per interval: board/forms.py) and a changed one.
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(
+            form_class=RateLimitedPasswordResetForm,
+            extra_email_context={"project_name": settings.PROJECT_NAME},
+        ),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password_reset/done/",
+        auth_views.PasswordResetDoneView.as_view(
+            extra_context={
+                "interval_minutes": int(settings.PASSWORD_RESET_MAIL_INTERVAL.total_seconds() // 60)
+            }
+        ),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path(
+        "accounts/password_change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
     # Without a CSRF token, so that a page that offers the switch carries no
     # token and the web servers may keep it for every anonymous reader
     # (page_cache.py). What a forged switch can do: show its victim the site
