@@ -43,6 +43,7 @@ INSTALLED_MODULES = {
     "asgiref",
     "axes",
     "django",
+    "dj_email_url",
     "django_guid",
     "django_prometheus",
     "dotenv",

@@ -53,6 +53,9 @@ SECRET_KEYS = (
     "MYSQL_ROOT_PASSWORD",
     "HAPROXY_STATS_PASSWORD",
 )
+# Secrets that come from elsewhere, written empty for the user to fill in:
+# the mail server's password (README.md, "Mail").
+USER_SECRET_KEYS = ("EMAIL_PASSWORD",)
 SECRETS = Path("secrets")
 # The backups are encrypted to this certificate (public: the backup service
 # reads it); its private key is written beside the project for the user to
@@ -106,6 +109,12 @@ def write_secrets():
             # No newline: Kubernetes would keep it in the value.
             path.write_text(earlier.get(key) or secrets.token_hex(32))
         path.chmod(0o444)
+    for key in USER_SECRET_KEYS:
+        path = SECRETS / key
+        if not path.exists():
+            path.touch()
+        # Filled in by its owner, hence writable by them (README.md, "Mail").
+        path.chmod(0o644)
     if kept:
         print(f"Kept the existing secrets in secrets/: {', '.join(kept)}.")
     if moved:

@@ -168,6 +168,13 @@ def baked_secrets(project):
     return {path.name: path.read_text() for path in folder.iterdir() if path.name in SECRET_KEYS}
 
 
+def test_the_mail_password_is_an_empty_file_for_its_owner_to_fill_in(default_project):
+    """README.md, "Mail": the server's password comes from its provider."""
+    path = default_project / "secrets/EMAIL_PASSWORD"
+    assert path.read_text() == ""
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_secrets_are_distinct_strong_files_in_a_folder_only_the_owner_reaches(default_project):
     folder = default_project / "secrets"
     # Nobody else on the host reaches the files; they are readable so that
@@ -343,10 +350,12 @@ def test_baking_again_over_a_project_keeps_its_secrets(tmp_path):
     assert bake_on_command_line(tmp_path, {}).returncode == 0
     project = tmp_path / "community_board"
     before = baked_secrets(project)
+    (project / "secrets/EMAIL_PASSWORD").write_text("from-the-provider")
     again = bake_again(tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Kept the existing secrets in secrets/" in again.stdout
     assert baked_secrets(project) == before
+    assert (project / "secrets/EMAIL_PASSWORD").read_text() == "from-the-provider"
 
 
 def test_baking_again_over_an_older_project_copies_its_env_secrets(tmp_path):

@@ -17,6 +17,7 @@ README says what that leaves unproven for the other choices).
 """
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -30,7 +31,7 @@ import time
 import warnings
 from collections import Counter
 from functools import partial
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -514,9 +515,10 @@ def test_every_container_runs_unprivileged_on_a_read_only_root(stack):
         assert capabilities.split() == ["CapEff:", "0000000000000000"], (service, capabilities)
         assert no_new_privileges.split() == ["NoNewPrivs:", "1"], (service, no_new_privileges)
         assert "Read-only file system" in touched, (service, touched)
-        # Only the edge and alerts networks reach out: a container on the
-        # internal networks alone has no route off them at all.
+        # Only the edge, alerts and mail networks reach out: a container on
+        # the internal networks alone has no route off them at all.
         reaches_out = service in (
+            "app",
             "haproxy",
             "acme",
             "prometheus",
@@ -686,7 +688,9 @@ def test_every_tier_is_scraped_and_a_stopped_replica_raises_its_alert_until_it_i
 
 
 def test_no_secret_shows_in_docker_inspect_or_any_process_environment(stack, shipped_driver):
-    secrets = {path.name: path.read_text() for path in (stack.project / "secrets").iterdir()}
+    folder = stack.project / "secrets"
+    # Those with a value (EMAIL_PASSWORD is empty until its owner fills it in).
+    secrets = {path.name: path.read_text() for path in folder.iterdir() if path.stat().st_size}
     ids = stack.compose("ps", "--quiet").stdout.split()
     inspected = stack.engine.docker("inspect", *ids).stdout
     for service in stack.compose("ps", "--services", "--status", "running").stdout.split():
@@ -1043,6 +1047,95 @@ def test_a_new_secret_key_rolled_out_as_the_readme_says_logs_nobody_out(stack, s
     # Still logged in: the form to write a post, not the log-in page.
     answer = browser.get("/posts/new/", allow_redirects=False)
     assert answer.status_code == 200, (answer.status_code, answer.headers.get("Location"))
+
+
+# A real SMTP server: aiosmtpd, from this virtualenv, in a container of the
+# app's image on the stack's mail network; it prints each message it takes.
+MAIL_SERVER_PACKAGES = ("aiosmtpd", "public", "attr", "attrs")
+
+
+@contextlib.contextmanager
+def mail_server(stack, driver):
+    """README.md, "Mail": EMAIL_URL in .env, ./deploy.sh, with an SMTP server
+    on the mail network; yields what it has received so far (one text)."""
+    name = f"{stack.name}-mail-server"
+    mounts = []
+    for package in MAIL_SERVER_PACKAGES:
+        folder = os.path.dirname(importlib.import_module(package).__file__)
+        mounts += ["--volume", f"{folder}:/mail-server/{package}:ro"]
+    command = ["python", "-u", "-m", "aiosmtpd", "--nosetuid", "--listen", "0.0.0.0:2525"]
+    command += ["--class", "aiosmtpd.handlers.Debugging"]
+    env = stack.project / ".env"
+    stack.engine.docker(
+        "run", "--detach", "--name", name, "--network", f"{stack.name}_mail",
+        *mounts, "--env", "PYTHONPATH=/mail-server", "--entrypoint", command[0],
+        app_image(stack, driver), *command[1:],
+    )  # fmt: skip
+    try:
+        env.write_text(f"EMAIL_URL=smtp://{name}:2525\n")
+        deploy = stack.run("sh", "deploy.sh")
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        yield lambda: stack.engine.docker("logs", name).stdout
+    finally:
+        stack.engine.docker("rm", "--force", name, check=False)
+        env.unlink(missing_ok=True)
+
+
+def reset_links(mail, address):
+    """The reset links mailed to `address`, in the order sent."""
+    messages = mail.split("---------- MESSAGE FOLLOWS ----------")[1:]
+    mine = [m for m in messages if re.search(rf"^To: {re.escape(address)}$", m, re.M)]
+    return [re.search(r"^https?://\S+/accounts/reset/\S+/$", m, re.M).group() for m in mine]
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_a_mailed_reset_link_sets_a_new_password_and_strangers_asking_again_send_no_more(
+    stack, shipped_driver, capsys
+):
+    """A member asks for a link; two strangers, each from an address of its
+    own, ask for the member's again and again while an honest reader reads.
+    The member's inbox gets one link (one per interval, README.md, "Limits
+    per client"), which, followed through the stack, sets a new password."""
+    driver = shipped_driver
+    member, address = CHECKS.unique("member"), f"{CHECKS.unique('inbox')}@example.com"
+    fields = {"username": member, "email": address}
+    fields |= {"password1": CHECKS.PASSWORD, "password2": CHECKS.PASSWORD}
+    assert CHECKS.Browser(driver).submit("/accounts/signup/", fields).status_code == 302
+    with mail_server(stack, driver) as mail:
+        asked = CHECKS.Browser(driver).submit("/accounts/password_reset/", {"email": address})
+        assert asked.headers.get("Location") == "/accounts/password_reset/done/", asked.status_code
+        CHECKS.wait_until(lambda: reset_links(mail(), address), "no mail came", 30, 0.5)
+        strangers = [CHECKS.Browser(driver, CHECKS.attacker(driver)) for _ in range(2)]
+        with CHECKS.Reader(driver) as reader:
+            for stranger in strangers:
+                stranger.get("/accounts/password_reset/").raise_for_status()
+            answers = Counter(
+                stranger.send("/accounts/password_reset/", {"email": address}).status_code
+                for _ in range(10)
+                for stranger in strangers
+            )
+        time.sleep(2)  # a mail sent late would be in by now
+        links = reset_links(mail(), address)
+    figures = {**reader.figures(), "the strangers' asks got": dict(answers), "links": len(links)}
+    reader.assert_served(figures, p99_at_most=1)
+    assert answers == {302: 20} and len(links) == 1, figures
+
+    (link,) = links
+    public_host = driver.config["services"]["app"]["environment"]["DJANGO_PUBLIC_HOST"]
+    assert urlsplit(link).netloc == public_host, link
+    browser = CHECKS.Browser(driver)
+    form = browser.get(urlsplit(link).path, allow_redirects=False)
+    assert form.status_code == 302, form.status_code  # to the form, the token in the session
+    new_password = secrets.token_hex(12)
+    choose = {"new_password1": new_password, "new_password2": new_password}
+    done = browser.submit(form.headers["Location"], choose)
+    assert done.headers.get("Location") == "/accounts/reset/done/", done.status_code
+    logged_in = CHECKS.Browser(driver).submit(
+        "/accounts/login/", {"username": member, "password": new_password}
+    )
+    assert logged_in.status_code == 302, logged_in.status_code
+    with capsys.disabled():
+        print(f"\n[{'+'.join(proxies_of(stack.project))}] reset links: {figures}")
 
 
 # The Kubernetes manifests' pods: the dev overlay with every proxy. The
