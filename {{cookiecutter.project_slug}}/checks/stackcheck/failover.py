@@ -80,10 +80,11 @@ def failover_when_app_replicas_stop_and_die(stack: Stack):
 
 def database_away_under_load(stack: Stack, take_away, what):
     """A request that cannot connect waits for the database (a GET 1.5 s,
-    asked again by HAProxy; a write up to 8 s): the database away for a few
-    seconds (`take_away()`, named `what`) fails no GET. A write whose query
-    was under way as MySQL stopped may have run, so it is never tried again:
-    it may get an honest 503, never a lost post or a 5xx of another kind."""
+    asked again by HAProxy; a write up to 8 s), and one that lost it after
+    only reads runs again: the database away for a few seconds
+    (`take_away()`, named `what`) fails no GET. A write whose own write was
+    under way as MySQL stopped may have run, so it is never tried again: it
+    may get an honest 503, never a lost post or a 5xx of another kind."""
     with Load(stack) as load:
         load.run_for(1)
         started = time.monotonic()

@@ -6,10 +6,11 @@ from unittest import mock
 
 import pymysql
 import pytest
-from django.db import OperationalError, ProgrammingError
+from django.db import OperationalError, ProgrammingError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import RequestFactory
 
+from board.views import PostListView
 from {{ cookiecutter.project_slug }} import database_unavailable as outage
 
 
@@ -126,3 +127,67 @@ def test_a_connection_lost_under_way_is_answered_once_the_database_takes_a_new_o
         response = client.get("/")
     assert response.status_code == 503
     reconnect.assert_called()
+
+
+def database_lost_under_way(monkeypatch, runs_that_lose_it, write=False):
+    """The post list's view sends a read (and a write, if asked), then finds
+    the connection lost, on its first `runs_that_lose_it` runs; the number
+    of runs so far."""
+    runs = []
+    show = PostListView.get
+
+    def get(self, request, *args, **kwargs):
+        runs.append(request.path)
+        if len(runs) <= runs_that_lose_it:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                if write:
+                    cursor.execute("UPDATE board_post SET title = title WHERE id = 0")
+            raise OperationalError(2013, "Lost connection to MySQL server during query")
+        return show(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(PostListView, "get", get)
+    return runs
+
+
+# These lose the connection outside any transaction, as a request does:
+# inside the test's own, Django would refuse the new connection's queries.
+def test_a_request_that_sent_only_reads_runs_again_once_the_database_is_back(
+    client, transactional_db, monkeypatch, caplog
+):
+    runs = database_lost_under_way(monkeypatch, runs_that_lose_it=1)
+    with caplog.at_level(logging.INFO):
+        response = client.get("/")
+    assert response.status_code == 200
+    assert len(runs) == 2
+    assert "Database lost under way and back, running again: GET /" in caplog.text
+
+
+def test_a_request_that_sent_a_write_is_never_run_again(client, transactional_db, monkeypatch):
+    # The write may have run: a second run could save a post twice.
+    runs = database_lost_under_way(monkeypatch, runs_that_lose_it=1, write=True)
+    assert client.get("/").status_code == 503
+    assert len(runs) == 1
+
+
+def test_a_request_runs_again_once_at_most(client, transactional_db, monkeypatch):
+    runs = database_lost_under_way(monkeypatch, runs_that_lose_it=5)
+    assert client.get("/").status_code == 503
+    assert len(runs) == 2
+
+
+READS = [
+    "SELECT 1",
+    "  select `x` from t",
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+]
+WRITES = ["INSERT INTO t VALUES (1)", "UPDATE t SET x = 1", "DELETE FROM t", "SAVEPOINT s1"]
+
+
+@pytest.mark.parametrize("sql", READS + WRITES)
+def test_reads_are_selects_and_a_new_connections_own_settings(sql):
+    # A new connection in the request (after a lost one) sets its session's
+    # isolation level: that stores nothing.
+    statements = outage.Statements()
+    statements(lambda *args: None, sql, None, False, None)
+    assert statements.only_reads == (sql in READS)

@@ -8,9 +8,16 @@ replica for hung; past it, the app answers 503 and HAProxy asks again
 (`retry-on 503`, four times: about 7 s in all). A write is never sent
 twice, so it waits here, up to 8 s, below the web servers' 10 s.
 
-Past the wait, or when a connection is lost under way (the query may have
-run: the answer waits for the database, within the wait, so that HAProxy's
-next try of a GET finds it back), the answer is the site's plain 503 page
+A connection lost under way (MySQL stopping) is waited out too, within the
+wait. A request that had sent only reads has changed nothing, so it then
+runs again, once, on the new connection: a form that a restart catches
+before its first write (where the stack's tests see restarts catch them,
+at a request's first query) is saved, not refused. Once a write was sent,
+it may have run, and running it again could save a post twice.
+
+Past the wait, or after a write (the answer still waits for the database,
+within the wait, so that HAProxy's next try of a GET finds it back), the
+answer is the site's plain 503 page
 (the one the web servers serve, django/static/errors/503.html, with the
 request's ID), which tells clients when to try again, and one line in the
 log. Without it, a lost
@@ -100,31 +107,67 @@ def is_unreachable(error):
 
 
 def wait_for_the_database():
-    """Until the database takes a new connection, or the request's wait is
-    over. A connection lost under way (MySQL stopping) fails every thread's
-    next query at once: answered at once, a GET would spend HAProxy's tries
-    within milliseconds; answered after this, its next try finds MySQL back."""
+    """Whether the database took a new connection before the request's wait
+    was over. A connection lost under way (MySQL stopping) fails every
+    thread's next query at once: answered at once, a GET would spend
+    HAProxy's tries within milliseconds; answered after this, its next try
+    finds MySQL back."""
     connection.close()  # the broken one
     with contextlib.suppress(DatabaseError):  # the 503 says so
         connection.ensure_connection()
+    return connection.connection is not None
+
+
+class Statements:
+    """Whether a request has sent the database anything but reads: SELECTs,
+    and the SETs of a new connection's own session (Django's isolation
+    level), which store nothing. Anything else may be a write."""
+
+    def __init__(self):
+        self.only_reads = True
+
+    def __call__(self, execute, sql, params, many, context):
+        if not sql.lstrip().upper().startswith(("SELECT ", "SET ")):
+            self.only_reads = False
+        return execute(sql, params, many, context)
 
 
 class DatabaseUnavailableMiddleware:
-    """Turns a view's "database unreachable" error into a 503 to retry."""
+    """Turns a view's "database unreachable" error into a 503 to retry, or
+    runs the request again if it had sent only reads and the database is
+    back within its wait."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        for first_run in (True, False):
+            statements = Statements()
+            with connection.execute_wrapper(statements):
+                response = self.get_response(request)
+            lost = getattr(response, "database_lost", None)
+            if lost is None:
+                return response
+            if not (first_run and statements.only_reads and lost["back"]):
+                break
+            logger.info(
+                "Database lost under way and back, running again: %s %s: %s",
+                request.method,
+                request.path,
+                lost["error"],
+            )
+        logger.warning(
+            "Database unreachable, answered 503: %s %s: %s",
+            request.method,
+            request.path,
+            lost["error"],
+        )
+        return response
 
     def process_exception(self, request, exception):
         if not is_unreachable(exception):
             return None
-        wait_for_the_database()
-        logger.warning(
-            "Database unreachable, answered 503: %s %s: %s", request.method, request.path, exception
-        )
         response = error_page(503)
         response["Retry-After"] = str(RETRY_AFTER)
+        response.database_lost = {"error": exception, "back": wait_for_the_database()}
         return response
