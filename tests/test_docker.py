@@ -36,10 +36,14 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 import yaml
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 from urllib3.exceptions import InsecureRequestWarning
 
 import local_extensions
 from harness import standins, tls
+from harness.browser import chromium, relay
 from harness.commands import run, tool
 from harness.compose import ComposeProject
 from harness.engine import DockerEngine
@@ -1425,6 +1429,116 @@ def test_a_self_signed_certificate_copied_out_as_the_readme_says_verifies_for_th
     https = shipped_driver.ports["haproxy"]
     connection = CHECKS.connect(shipped_driver, "127.0.0.1", https)
     tls.verified(https, shipped_driver.domain, site, connection)
+
+
+# The browser walk (README.md's screenshots come from it) -------------------
+WINDOWS = {"desktop": (1280, 900), "phone": (390, 844)}
+SCREENSHOTS = TEMPLATE / "docs"
+
+
+class Walk:
+    """A member's walk through the board in Chromium, page by page; each page
+    is checked as it loads: the stylesheet applied, every resource over
+    HTTPS, and nothing in the console."""
+
+    def __init__(self, browser, site):
+        self.browser, self.site = browser, site
+
+    def open(self, path):
+        self.browser.get(self.site + path)
+        return self.checked()
+
+    def click(self, selector):
+        """Clicks what `selector` finds and waits for the next page."""
+        page = self.browser.find_element(By.TAG_NAME, "html")
+        self.browser.find_element(By.CSS_SELECTOR, selector).click()
+        WebDriverWait(self.browser, 10).until(expected_conditions.staleness_of(page))
+        return self.checked()
+
+    def fill(self, fields, submit="main form button[type=submit]"):
+        for name, value in fields.items():
+            field = self.browser.find_element(By.NAME, name)
+            field.clear()
+            field.send_keys(value)
+        return self.click(submit)
+
+    def checked(self):
+        page = self.browser.execute_script(PAGE_FACTS)
+        logs = self.browser.get_log("browser")
+        assert page["background"] == "rgb(245, 246, 248)", ("no stylesheet", page)
+        assert all(url.startswith("https://") for url in page["resources"]), page
+        assert not [entry for entry in logs if entry["level"] in ("SEVERE", "WARNING")], logs
+        return page
+
+
+# What a page says of itself: where it is, its language, its body's
+# background (board.css's), the resources it loaded and its visible text.
+PAGE_FACTS = """
+return {
+    url: location.href,
+    lang: document.documentElement.lang,
+    background: getComputedStyle(document.body).backgroundColor,
+    resources: performance.getEntriesByType("resource").map(entry => entry.name),
+    text: document.body.innerText,
+};
+"""
+
+
+def walk_the_board(walk, member):
+    """Sign up, log out and in, post, comment, edit, delete, switch to
+    Korean, log out; the page after posting, for the screenshot."""
+    walk.open("/")
+    walk.click("a[href='/accounts/signup/']")
+    password = secrets.token_hex(12)
+    fields = {"username": member, "email": f"{member}@example.com"}
+    page = walk.fill(fields | {"password1": password, "password2": password})
+    assert f"Signed in as {member}" in page["text"], page["text"]
+    walk.click("header form[action='/accounts/logout/'] button")
+    walk.click("a[href^='/accounts/login/']")
+    page = walk.fill({"username": member, "password": password})
+    assert f"Signed in as {member}" in page["text"], page["text"]
+
+    walk.click("a[href='/posts/new/']")
+    title = f"Hello from {member}"
+    page = walk.fill({"title": title, "content": "Written in a real browser."})
+    assert title in page["text"] and "/posts/" in page["url"], page
+    page = walk.fill({"content": "And a comment."})
+    assert "And a comment." in page["text"], page["text"]
+    walk.open("/")
+    screenshot = walk.browser.get_screenshot_as_png()
+    walk.click(f"a[href='{urlsplit(page['url']).path}']")
+    walk.click("a[href$='/edit/']")
+    page = walk.fill({"title": f"{title}, edited"})
+    assert f"{title}, edited" in page["text"], page["text"]
+    walk.click("a.danger")
+    page = walk.click("main form button.danger")
+    assert title not in page["text"], page["text"]
+
+    walk.browser.find_element(By.CSS_SELECTOR, "#language option[value='ko']").click()
+    page = walk.click("header form.language button")
+    assert page["lang"] == "ko" and "로그아웃" in page["text"], page
+    page = walk.click("header form[action='/accounts/logout/'] button")
+    assert "로그인" in page["text"] and member not in page["text"], page["text"]
+    return screenshot
+
+
+def test_a_member_walks_the_board_in_chromium_on_a_desktop_and_a_phone(
+    stack, shipped_driver, tmp_path
+):
+    """Through HAProxy over HTTPS, its self-signed certificate trusted as
+    README.md says (exported, imported as a CA), on every proxy choice; from
+    an address of its own (the test stack's PROXY protocol, harness/browser.py)."""
+    certificate = tmp_path / "site.crt"
+    copy = ("exec", "-T", "haproxy", "openssl", "x509", "-in", "/var/lib/haproxy/tls/site.pem")
+    certificate.write_text(stack.compose(*copy).stdout)
+    domain, address = shipped_driver.domain, CHECKS.new_client(shipped_driver)
+    with relay(shipped_driver.ports["haproxy"], partial(CHECKS.proxy_header, address)) as port:
+        for window, size in WINDOWS.items():
+            with chromium(tmp_path / window, certificate, domain, size) as browser:
+                walk = Walk(browser, f"https://{domain}:{port}")
+                screenshot = walk_the_board(walk, CHECKS.unique(window))
+            if set(proxies_of(stack.project)) == set(PROXIES):
+                (SCREENSHOTS / f"board-{window}.png").write_bytes(screenshot)
 
 
 def put_own_certificate(project, folder):
