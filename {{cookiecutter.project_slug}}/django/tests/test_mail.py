@@ -1,5 +1,7 @@
 """Mail: a forgotten password reset by a link, a password changed, errors to ADMINS."""
 
+import json
+import logging
 import re
 from datetime import timedelta
 
@@ -9,6 +11,7 @@ from django.core import mail
 from django.db.models import F
 
 from board.models import ResetMail
+from {{ cookiecutter.project_slug }}.logs import line_formatter
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +135,17 @@ def test_a_server_error_is_mailed_to_the_admins(client, settings, monkeypatch):
     [message] = mail.outbox
     assert message.to == ["ops@example.com"]
     assert "RuntimeError" in message.body
+
+
+def test_without_a_mail_server_a_message_is_one_json_log_line(settings, caplog):
+    # As the stack logs (LOG_FORMAT=json): Django's console backend would
+    # print the message's many lines around the logging system.
+    settings.EMAIL_BACKEND = "{{ cookiecutter.project_slug }}.mail_log.LogEmailBackend"
+    with caplog.at_level(logging.WARNING):
+        sent = mail.send_mail("A subject", "A body\nof two lines", None, ["someone@example.com"])
+    assert sent == 1
+    [record] = [r for r in caplog.records if r.name.endswith("mail_log")]
+    line = line_formatter().format(record)
+    assert "\n" not in line
+    message = json.loads(line)["message"]
+    assert "someone@example.com" in message and "of two lines" in message

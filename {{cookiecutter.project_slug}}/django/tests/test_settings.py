@@ -153,8 +153,9 @@ EMAIL_SETTINGS += ("EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "EMA
 
 
 def test_without_a_mail_server_mail_goes_to_the_log():
-    values = settings_in(production_env(EMAIL_URL=""), "EMAIL_BACKEND")
-    assert values["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+    for url in ("", "console://"):
+        values = settings_in(production_env(EMAIL_URL=url), "EMAIL_BACKEND")
+        assert values["EMAIL_BACKEND"] == "{{ cookiecutter.project_slug }}.mail_log.LogEmailBackend"
 
 
 def test_the_mail_server_is_one_url_and_its_password_a_secret_file(tmp_path):

@@ -253,8 +253,9 @@ LOGOUT_REDIRECT_URL = "board:post_list"
 # Password resets and error reports (README.md, "Mail"). One URL names the
 # server: smtp://user@host:25, submission://user@host (STARTTLS on 587), or
 # smtp://user@host:465?ssl=1; console:// writes each message to the log
-# instead (the default, so a laptop needs no server, and a stack that has
-# none shows what it would have sent). The password is a secret of its own,
+# instead, one line each like every line (mail_log.py): the default, so a
+# laptop needs no server, and a stack that has none shows what it would
+# have sent. The password is a secret of its own,
 # EMAIL_PASSWORD (a password in the URL is used only when that is empty).
 EMAIL_SCHEMES = ("smtp", "submission", "console", "dummy")
 EMAIL_URL = env.str("EMAIL_URL", "") or "console://"
@@ -264,7 +265,11 @@ if EMAIL_URL.partition("://")[0] not in EMAIL_SCHEMES:
         f"{EMAIL_URL.partition('://')[0]!r} is none of them."
     )
 _email = dj_email_url.parse(EMAIL_URL)
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_BACKEND = (
+    "{{ cookiecutter.project_slug }}.mail_log.LogEmailBackend"
+    if EMAIL_URL.startswith("console:")
+    else _email["EMAIL_BACKEND"]
+)
 EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
 EMAIL_PORT = _email["EMAIL_PORT"] or 25
 EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
