@@ -1053,6 +1053,38 @@ def test_a_new_secret_key_rolled_out_as_the_readme_says_logs_nobody_out(stack, s
     assert answer.status_code == 200, (answer.status_code, answer.headers.get("Location"))
 
 
+def sign_up_with_an_address(driver, prefix):
+    """A new member who gave an address at sign-up: (name, address)."""
+    member, address = CHECKS.unique(prefix), f"{CHECKS.unique('inbox')}@example.com"
+    fields = {"username": member, "email": address}
+    fields |= {"password1": CHECKS.PASSWORD, "password2": CHECKS.PASSWORD}
+    assert CHECKS.Browser(driver).submit("/accounts/signup/", fields).status_code == 302
+    return member, address
+
+
+def ask_for_a_reset_link(driver, address):
+    asked = CHECKS.Browser(driver).submit("/accounts/password_reset/", {"email": address})
+    assert asked.headers.get("Location") == "/accounts/password_reset/done/", asked.status_code
+
+
+@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
+def test_without_a_mail_server_a_reset_link_is_one_json_line_in_the_apps_log(stack, shipped_driver):
+    """README.md, "Mail": until EMAIL_URL names a server, each message goes
+    to the app's log, one line like every other (LOG_FORMAT=json)."""
+    _, address = sign_up_with_an_address(shipped_driver, "member")
+    since = CHECKS.logs_time()
+    ask_for_a_reset_link(shipped_driver, address)
+
+    def logged():
+        log = stack.compose("logs", "--no-log-prefix", "--since", since, "app").stdout
+        lines = [json.loads(line) for line in log.splitlines()]  # each one JSON object
+        return [line["message"] for line in lines if address in line.get("message", "")]
+
+    CHECKS.wait_until(logged, "the mail is not in the log", 10, 0.5)
+    (message,) = logged()
+    assert re.search(r"https?://\S+/accounts/reset/\S+/", message), message
+
+
 # A real SMTP server: aiosmtpd, from this virtualenv, in a container of the
 # app's image on the stack's mail network; it prints each message it takes.
 MAIL_SERVER_PACKAGES = ("aiosmtpd", "public", "attr", "attrs")
@@ -1101,13 +1133,9 @@ def test_a_mailed_reset_link_sets_a_new_password_and_strangers_asking_again_send
     The member's inbox gets one link (one per interval, README.md, "Limits
     per client"), which, followed through the stack, sets a new password."""
     driver = shipped_driver
-    member, address = CHECKS.unique("member"), f"{CHECKS.unique('inbox')}@example.com"
-    fields = {"username": member, "email": address}
-    fields |= {"password1": CHECKS.PASSWORD, "password2": CHECKS.PASSWORD}
-    assert CHECKS.Browser(driver).submit("/accounts/signup/", fields).status_code == 302
+    member, address = sign_up_with_an_address(driver, "member")
     with mail_server(stack, driver) as mail:
-        asked = CHECKS.Browser(driver).submit("/accounts/password_reset/", {"email": address})
-        assert asked.headers.get("Location") == "/accounts/password_reset/done/", asked.status_code
+        ask_for_a_reset_link(driver, address)
         CHECKS.wait_until(lambda: reset_links(mail(), address), "no mail came", 30, 0.5)
         strangers = [CHECKS.Browser(driver, CHECKS.attacker(driver)) for _ in range(2)]
         with CHECKS.Reader(driver) as reader:
