@@ -90,14 +90,11 @@ def client_limits():
 
 
 def tls_mode_of(project):
-    """How a baked project's HAProxy gets its certificate (the tls answer)."""
-    project = Path(project)
-    if (project / "acme").is_dir():
-        return "acme"
-    if (project / "tls").is_dir():
-        return "own"
-    entrypoint = (project / "haproxy/entrypoint.sh").read_text()
-    return "self-signed" if "HAPROXY_HTTPS_PORT" in entrypoint else "none"
+    """How a baked project's HAProxy gets its certificate (the tls answer):
+    the file of that answer that HAProxy's entrypoint reads, if any."""
+    haproxy = Path(project) / "haproxy"
+    modes = [mode for mode in ("acme", "own", "self-signed") if (haproxy / f"{mode}.sh").is_file()]
+    return modes[0] if modes else "none"
 
 
 def proxies_of(project):

@@ -32,10 +32,12 @@ APACHE_PORT = {{ cookiecutter.apache_port | string | jsonify }}
 PATHS_BY_ANSWER = {
     ("use_nginx", "no"): ["nginx", "k8s/base/nginx.yaml"],
     ("use_apache", "no"): ["apache", "k8s/base/apache.yaml"],
-    ("tls", "self-signed"): ["acme", "tls"],
-    ("tls", "own"): ["acme"],
-    ("tls", "acme"): ["tls"],
-    ("tls", "none"): ["acme", "tls", "monitoring/blackbox.yml"],
+    # HAProxy's entrypoint reads the tls answer's own file (acme's, self-signed's too).
+    ("tls", "self-signed"): ["acme", "tls", "haproxy/own.sh", "haproxy/acme.sh"],
+    ("tls", "own"): ["acme", "haproxy/self-signed.sh", "haproxy/acme.sh"],
+    ("tls", "acme"): ["tls", "haproxy/own.sh"],
+    ("tls", "none"): ["acme", "tls", "monitoring/blackbox.yml"]
+    + ["haproxy/self-signed.sh", "haproxy/own.sh", "haproxy/acme.sh"],
     ("kubernetes", "no"): ["k8s"],
 }
 

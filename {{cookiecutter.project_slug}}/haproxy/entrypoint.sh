@@ -11,15 +11,11 @@ set -eu
 # writable place for the rendered file (the config folder belongs to root).
 template="${HAPROXY_TEMPLATE:-/usr/local/etc/haproxy/haproxy.cfg.template}"
 config="${HAPROXY_CFG:-/var/lib/haproxy/haproxy.cfg}"
-{%- if cookiecutter.tls in ["self-signed", "acme"] %}
-# The certificate and its key, in HAProxy's one-file form, kept in the tls volume.
-export HAPROXY_CERTIFICATE="${HAPROXY_CERTIFICATE:-/var/lib/haproxy/tls/site.pem}"
-{%- elif cookiecutter.tls == "own" %}
-# HAProxy's one file, made from the certificate and key that Compose mounts
-# from tls/ (secrets), readable by the haproxy user only.
-export HAPROXY_CERTIFICATE="${HAPROXY_CERTIFICATE:-/var/lib/haproxy/site.pem}"
-certificate_file="${HAPROXY_CERTIFICATE_FILE:-/run/secrets/tls_certificate}"
-key_file="${HAPROXY_KEY_FILE:-/run/secrets/tls_key}"
+{%- if tls %}
+# How HAProxy gets its certificate, the tls answer's own file beside this one
+# (HAPROXY_CERTIFICATE and make_certificate).
+# shellcheck source=/dev/null
+. "$(dirname "$0")/{{ cookiecutter.tls }}.sh"
 {%- endif %}
 
 # The limits per client (README.md, "Limits per client"): connections at
@@ -64,49 +60,6 @@ require_settings() {
         esac
     done
 }
-{%- if cookiecutter.tls == "self-signed" %}
-
-# A self-signed certificate for DOMAIN_NAME, made on the first start and
-# again when it has less than 30 days left.
-make_certificate() {
-    if openssl x509 -checkend 2592000 -noout -in "$HAPROXY_CERTIFICATE" 2>/dev/null; then
-        return
-    fi
-{%- elif cookiecutter.tls == "acme" %}
-
-# Until the acme service installs the first certificate from the CA,
-# HAProxy serves a self-signed one for DOMAIN_NAME.
-make_certificate() {
-    if [ -s "$HAPROXY_CERTIFICATE" ]; then
-        return
-    fi
-{%- endif %}
-{%- if cookiecutter.tls in ["self-signed", "acme"] %}
-    echo "haproxy: making a self-signed certificate for $DOMAIN_NAME"
-    case "$DOMAIN_NAME" in
-        *[!0-9.]*) name="DNS:$DOMAIN_NAME" ;;
-        *) name="IP:$DOMAIN_NAME" ;;
-    esac
-    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -days 365 -subj "/CN=$DOMAIN_NAME" -addext "subjectAltName=$name" \
-        -keyout "$HAPROXY_CERTIFICATE.key" -out "$HAPROXY_CERTIFICATE.crt" 2>/dev/null \
-        && cat "$HAPROXY_CERTIFICATE.crt" "$HAPROXY_CERTIFICATE.key" > "$HAPROXY_CERTIFICATE" \
-        && rm "$HAPROXY_CERTIFICATE.crt" "$HAPROXY_CERTIFICATE.key")
-}
-{%- elif cookiecutter.tls == "own" %}
-
-# HAProxy's one file from the certificate (with its chain) and the key. The
-# check below refuses a key that does not belong to the certificate.
-make_certificate() {
-    for file in "$certificate_file" "$key_file"; do
-        [ -r "$file" ] || {
-            echo "haproxy: cannot read $file: it must be readable by the haproxy user, uid 99 (see README.md)" >&2
-            exit 1
-        }
-    done
-    (umask 077 && cat "$certificate_file" "$key_file" > "$HAPROXY_CERTIFICATE")
-}
-{%- endif %}
 
 # 2. Render with an explicit list of variables. The result holds the stats
 #    password, read from its file in the subshell alone (HAProxy's own
