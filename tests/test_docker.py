@@ -36,8 +36,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 import yaml
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 from urllib3.exceptions import InsecureRequestWarning
 
@@ -1477,10 +1477,15 @@ class Walk:
         return self.checked()
 
     def click(self, selector):
-        """Clicks what `selector` finds and waits for the next page."""
-        page = self.browser.find_element(By.TAG_NAME, "html")
+        """Clicks what `selector` finds and waits until the next page has
+        loaded: a page without the mark this one gets. (Selenium's own
+        staleness_of asks the old page's node, which chromedriver sometimes
+        answers, mid-navigation, with an error that is no staleness.)"""
+        self.browser.execute_script("window.walkedAway = true")
         self.browser.find_element(By.CSS_SELECTOR, selector).click()
-        WebDriverWait(self.browser, 10).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.browser, 10, ignored_exceptions=[WebDriverException]).until(
+            lambda browser: browser.execute_script(NEXT_PAGE_LOADED)
+        )
         return self.checked()
 
     def fill(self, fields, submit="main form button[type=submit]"):
@@ -1498,6 +1503,8 @@ class Walk:
         assert not [entry for entry in logs if entry["level"] in ("SEVERE", "WARNING")], logs
         return page
 
+
+NEXT_PAGE_LOADED = "return !window.walkedAway && document.readyState === 'complete'"
 
 # What a page says of itself: where it is, its language, its body's
 # background (board.css's), the resources it loaded and its visible text.
