@@ -1056,9 +1056,7 @@ def test_a_new_secret_key_rolled_out_as_the_readme_says_logs_nobody_out(stack, s
 def sign_up_with_an_address(driver, prefix):
     """A new member who gave an address at sign-up: (name, address)."""
     member, address = CHECKS.unique(prefix), f"{CHECKS.unique('inbox')}@example.com"
-    fields = {"username": member, "email": address}
-    fields |= {"password1": CHECKS.PASSWORD, "password2": CHECKS.PASSWORD}
-    assert CHECKS.Browser(driver).submit("/accounts/signup/", fields).status_code == 302
+    assert CHECKS.Browser(driver).sign_up(member, address).status_code == 302
     return member, address
 
 

@@ -174,8 +174,9 @@ class Browser(Client):
             allow_redirects=False,
         )
 
-    def sign_up(self, username):
-        fields = {"username": username, "password1": PASSWORD, "password2": PASSWORD}
+    def sign_up(self, username, email=""):
+        fields = {"username": username, "email": email}
+        fields |= {"password1": PASSWORD, "password2": PASSWORD}
         return self.submit("/accounts/signup/", fields)
 
     def log_in(self, username):

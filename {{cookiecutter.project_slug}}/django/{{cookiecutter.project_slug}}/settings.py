@@ -259,17 +259,16 @@ LOGOUT_REDIRECT_URL = "board:post_list"
 # EMAIL_PASSWORD (a password in the URL is used only when that is empty).
 EMAIL_SCHEMES = ("smtp", "submission", "console", "dummy")
 EMAIL_URL = env.str("EMAIL_URL", "") or "console://"
-if EMAIL_URL.partition("://")[0] not in EMAIL_SCHEMES:
+_scheme = EMAIL_URL.partition("://")[0]
+if _scheme not in EMAIL_SCHEMES:
     raise ImproperlyConfigured(
         f"EMAIL_URL must start with one of {', '.join(s + '://' for s in EMAIL_SCHEMES)}: "
-        f"{EMAIL_URL.partition('://')[0]!r} is none of them."
+        f"{_scheme!r} is none of them."
     )
 _email = dj_email_url.parse(EMAIL_URL)
-EMAIL_BACKEND = (
-    "{{ cookiecutter.project_slug }}.mail_log.LogEmailBackend"
-    if EMAIL_URL.startswith("console:")
-    else _email["EMAIL_BACKEND"]
-)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+if _scheme == "console":
+    EMAIL_BACKEND = "{{ cookiecutter.project_slug }}.mail_log.LogEmailBackend"
 EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
 EMAIL_PORT = _email["EMAIL_PORT"] or 25
 EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""

@@ -20,10 +20,10 @@ urlpatterns = [
     path("readyz", health.readiness, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/signup/", SignUpView.as_view(), name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Django's own views for a forgotten password (a link by mail, at most
-    # one per member per interval: board/forms.py) and a changed one.
+    # Django's own account pages at its own paths (log-in, log-out, a
+    # forgotten password and a changed one), but for these two: the reset
+    # form sends each member at most one link per interval (board/forms.py),
+    # and its pages say so. The first pattern that matches serves a path.
     path(
         "accounts/password_reset/",
         auth_views.PasswordResetView.as_view(
@@ -41,26 +41,7 @@ urlpatterns = [
         ),
         name="password_reset_done",
     ),
-    path(
-        "accounts/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
-        name="password_reset_confirm",
-    ),
-    path(
-        "accounts/reset/done/",
-        auth_views.PasswordResetCompleteView.as_view(),
-        name="password_reset_complete",
-    ),
-    path(
-        "accounts/password_change/",
-        auth_views.PasswordChangeView.as_view(),
-        name="password_change",
-    ),
-    path(
-        "accounts/password_change/done/",
-        auth_views.PasswordChangeDoneView.as_view(),
-        name="password_change_done",
-    ),
+    path("accounts/", include("django.contrib.auth.urls")),
     # Without a CSRF token, so that a page that offers the switch carries no
     # token and the web servers may keep it for every anonymous reader
     # (page_cache.py). What a forged switch can do: show its victim the site
