@@ -11,6 +11,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import RequestFactory
 
 from board.views import PostListView
+
 from {{ cookiecutter.project_slug }} import database_unavailable as outage
 
 

@@ -6,6 +6,7 @@ from django.test import RequestFactory
 
 from board.models import Post
 from board.views import PostListView
+
 from {{ cookiecutter.project_slug }}.client import client_address
 
 pytestmark = pytest.mark.django_db

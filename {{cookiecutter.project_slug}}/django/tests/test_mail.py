@@ -11,6 +11,7 @@ from django.core import mail
 from django.db.models import F
 
 from board.models import ResetMail
+
 from {{ cookiecutter.project_slug }}.logs import line_formatter
 
 pytestmark = pytest.mark.django_db
