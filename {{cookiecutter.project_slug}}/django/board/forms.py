@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
@@ -6,6 +8,8 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from {{ cookiecutter.project_slug }}.database_unavailable import repeatable_writes
 
 from .models import Comment, Post, ResetMail
 
@@ -16,7 +20,35 @@ def at_most(model, field):
     return _("At most %(limit)s characters.") % {"limit": number_format(limit, force_grouping=True)}
 
 
-class PostForm(forms.ModelForm):
+class SavedOnce(forms.ModelForm):
+    """A form for a new row, saved once per page the form came on: the page
+    carries a fresh ID that the row keeps (board/models.py, Submitted). The
+    same form sent again (a double click, a browser sending it again, or the
+    app running a request again after losing the database under way:
+    {{ cookiecutter.project_slug }}/database_unavailable.py) gets the row it
+    saved the first time."""
+
+    submission = forms.UUIDField(widget=forms.HiddenInput, required=False, initial=uuid.uuid4)
+
+    def save_once(self, **fields):
+        """The new row with `fields` set, saved now or by an earlier send."""
+        row = self.instance
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.submission = self.cleaned_data["submission"]
+        if row.submission is None:  # a client that did not send the page's ID
+            return self.save()
+        try:
+            with repeatable_writes(), transaction.atomic():
+                return self.save()
+        except IntegrityError:
+            earlier = type(row).objects.filter(author=row.author, submission=row.submission).first()
+            if earlier is None:
+                raise  # not this submission's row (a post deleted meanwhile, say)
+            return earlier
+
+
+class PostForm(SavedOnce):
     class Meta:
         model = Post
         fields = ["title", "content"]
@@ -26,9 +58,11 @@ class PostForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in self.Meta.fields:
             self.fields[name].help_text = at_most(Post, name)
+        if self.instance.pk:  # an edit: saving it again changes nothing more
+            del self.fields["submission"]
 
 
-class CommentForm(forms.ModelForm):
+class CommentForm(SavedOnce):
     class Meta:
         model = Comment
         fields = ["content"]

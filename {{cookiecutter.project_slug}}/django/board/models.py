@@ -6,7 +6,23 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 
-class Post(models.Model):
+class Submitted(models.Model):
+    """A row that a member's form creates, keeping the ID that the form's
+    page gave it (board/forms.py, SavedOnce): a form sent again saves no
+    second row. Unique per author, so that no one's ID can meet another's."""
+
+    submission = models.UUIDField(null=True, editable=False)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "submission"], name="%(app_label)s_%(class)s_submitted_once"
+            )
+        ]
+
+
+class Post(Submitted):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -21,7 +37,7 @@ class Post(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    class Meta:
+    class Meta(Submitted.Meta):
         # The id breaks ties, so pages never repeat or skip a post.
         ordering = ["-created_at", "-id"]
         verbose_name = _("post")
@@ -43,7 +59,7 @@ class Post(models.Model):
         return user.is_authenticated and (user.pk == self.author_id or user.is_staff)
 
 
-class Comment(models.Model):
+class Comment(Submitted):
     post = models.ForeignKey(
         Post,
         on_delete=models.CASCADE,
@@ -59,7 +75,7 @@ class Comment(models.Model):
     content = models.TextField(_("comment"), max_length=2000)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
-    class Meta:
+    class Meta(Submitted.Meta):
         ordering = ["created_at", "id"]
         verbose_name = _("comment")
         verbose_name_plural = _("comments")

@@ -97,9 +97,9 @@ class PostCreateView(LoginRequiredMixin, CreateView):
     form_class = PostForm
 
     def form_valid(self, form):
-        form.instance.author = self.request.user
+        self.object = form.save_once(author=self.request.user)
         messages.success(self.request, _("Your post was published."))
-        return super().form_valid(form)
+        return redirect(self.object)
 
 
 class AuthorOrStaffMixin(LoginRequiredMixin, UserPassesTestMixin):
@@ -135,10 +135,7 @@ def comment_create(request, pk):
         return redirect_to_login(post.get_absolute_url())
     form = CommentForm(request.POST)
     if form.is_valid():
-        comment = form.save(commit=False)
-        comment.post = post
-        comment.author = request.user
-        comment.save()
+        comment = form.save_once(post=post, author=request.user)
         messages.success(request, _("Your comment was added."))
         return redirect(f"{post.get_absolute_url()}#comment-{comment.pk}")
     context = {

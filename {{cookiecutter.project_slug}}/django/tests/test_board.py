@@ -1,5 +1,8 @@
 """The board's pages: list, search, detail, create, edit, delete, comments."""
 
+import re
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -97,6 +100,38 @@ def test_creating_a_post_without_a_title_shows_the_form_again(client, author):
     assert not Post.objects.exists()
 
 
+def form_id(page):
+    """The ID that a form's page gives it, as a browser sends it back."""
+    return re.search(r'name="submission" value="([0-9a-f-]{36})"', page.text).group(1)
+
+
+def test_a_new_post_form_sent_twice_saves_one_post(client, author):
+    # A double click, or a browser sending the form again.
+    client.force_login(author)
+    form = {"title": "Once", "content": "Text", "submission": form_id(client.get("/posts/new/"))}
+    first, second = client.post("/posts/new/", form), client.post("/posts/new/", form)
+    post = Post.objects.get()
+    assert first["Location"] == second["Location"] == post.get_absolute_url()
+
+
+def test_each_new_post_page_saves_a_post_of_its_own(client, author):
+    client.force_login(author)
+    pages = [client.get("/posts/new/") for _ in range(2)]
+    for page in pages:
+        client.post("/posts/new/", {"title": "Same", "content": "x", "submission": form_id(page)})
+    assert Post.objects.filter(title="Same").count() == 2
+
+
+def test_a_members_form_id_never_meets_anothers(client, author, stranger):
+    # Unique per author, so that an ID sent by someone else saves their own post.
+    submission = str(uuid.uuid4())
+    for member in (author, stranger):
+        client.force_login(member)
+        form = {"title": member.username, "content": "x", "submission": submission}
+        assert client.post("/posts/new/", form).status_code == 302
+    assert sorted(Post.objects.values_list("title", flat=True)) == ["author", "stranger"]
+
+
 def test_author_can_edit_their_post(client, post, author):
     client.force_login(author)
     assert client.get(f"/posts/{post.pk}/edit/").status_code == 200
@@ -156,6 +191,14 @@ def test_logged_in_user_adds_a_comment(client, post, stranger):
     assert response.status_code == 302
     assert response["Location"] == f"/posts/{post.pk}/#comment-{comment.pk}"
     assert (comment.post, comment.author, comment.content) == (post, stranger, "Welcome!")
+
+
+def test_a_comment_form_sent_twice_saves_one_comment(client, post, stranger):
+    client.force_login(stranger)
+    form = {"content": "Welcome!", "submission": form_id(client.get(post.get_absolute_url()))}
+    locations = {client.post(f"/posts/{post.pk}/comments/", form)["Location"] for _ in range(2)}
+    comment = Comment.objects.get()
+    assert locations == {f"/posts/{post.pk}/#comment-{comment.pk}"}
 
 
 def test_commenting_requires_login_and_returns_to_the_post(client, post):

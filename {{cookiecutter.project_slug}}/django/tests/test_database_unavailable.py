@@ -2,6 +2,7 @@
 past it, pages answer 503 with Retry-After."""
 
 import logging
+import uuid
 from unittest import mock
 
 import pymysql
@@ -10,6 +11,7 @@ from django.db import OperationalError, ProgrammingError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import RequestFactory
 
+from board.models import Post
 from board.views import PostListView
 
 from {{ cookiecutter.project_slug }} import database_unavailable as outage
@@ -191,4 +193,39 @@ def test_reads_are_selects_and_a_new_connections_own_settings(sql):
     # isolation level: that stores nothing.
     statements = outage.Statements()
     statements(lambda *args: None, sql, None, False, None)
-    assert statements.only_reads == (sql in READS)
+    assert statements.safe_to_repeat == (sql in READS)
+
+
+def test_writes_that_store_their_row_once_keep_a_request_safe_to_run_again():
+    statements = outage.Statements()
+    with outage.repeatable_writes():
+        statements(lambda *args: None, "INSERT INTO t VALUES (1)", None, False, None)
+    assert statements.safe_to_repeat
+    statements(lambda *args: None, "INSERT INTO t VALUES (1)", None, False, None)
+    assert not statements.safe_to_repeat
+
+
+@pytest.mark.parametrize("saved", [False, True], ids=["not-saved", "saved"])
+def test_a_new_post_whose_insert_lost_the_database_runs_again_and_is_saved_once(
+    client, transactional_db, author, saved
+):
+    # MySQL stopping as the INSERT went out: it may have been saved or not.
+    # The second run finds it by its form's ID, or saves it.
+    submission = uuid.uuid4()
+    if saved:
+        Post.objects.create(author=author, title="Hello", content="Hi", submission=submission)
+    client.force_login(author)
+    inserts = []
+
+    def lose_the_first_insert(execute, sql, params, many, context):
+        if sql.startswith("INSERT") and not inserts:
+            inserts.append(sql)
+            raise OperationalError(2013, "Lost connection to MySQL server during query")
+        return execute(sql, params, many, context)
+
+    form = {"title": "Hello", "content": "Hi", "submission": submission}
+    with connection.execute_wrapper(lose_the_first_insert):
+        response = client.post("/posts/new/", form)
+    assert inserts, "the post was never inserted"
+    assert response.status_code == 302
+    assert response["Location"] == Post.objects.get(submission=submission).get_absolute_url()

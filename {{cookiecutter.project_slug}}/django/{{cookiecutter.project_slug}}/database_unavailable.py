@@ -13,7 +13,10 @@ wait. A request that had sent only reads has changed nothing, so it then
 runs again, once, on the new connection: a form that a restart catches
 before its first write (where the stack's tests see restarts catch them,
 at a request's first query) is saved, not refused. Once a write was sent,
-it may have run, and running it again could save a post twice.
+it may have run, and running it again could save a post twice; unless the
+write stores its row once however often it runs (`repeatable_writes()`:
+the board's new posts and comments, keyed by their form's own ID), so a
+post that a restart catches at its INSERT or COMMIT is saved too, once.
 
 Past the wait, or after a write (the answer still waits for the database,
 within the wait, so that HAProxy's next try of a GET finds it back), the
@@ -118,24 +121,39 @@ def wait_for_the_database():
     return connection.connection is not None
 
 
+_repeatable = contextvars.ContextVar("repeatable_writes", default=False)
+
+
+@contextlib.contextmanager
+def repeatable_writes():
+    """Marks the writes within as safe to run again: each stores its row
+    once however often it runs (board/forms.py, SavedOnce)."""
+    token = _repeatable.set(True)
+    try:
+        yield
+    finally:
+        _repeatable.reset(token)
+
+
 class Statements:
-    """Whether a request has sent the database anything but reads: SELECTs,
-    and the SETs of a new connection's own session (Django's isolation
-    level), which store nothing. Anything else may be a write."""
+    """Whether a request has sent the database anything that running it
+    again could repeat: reads (SELECTs, and the SETs of a new connection's
+    own session, Django's isolation level) store nothing, and repeatable
+    writes store their row once. Anything else may be a write."""
 
     def __init__(self):
-        self.only_reads = True
+        self.safe_to_repeat = True
 
     def __call__(self, execute, sql, params, many, context):
-        if not sql.lstrip().upper().startswith(("SELECT ", "SET ")):
-            self.only_reads = False
+        if not (_repeatable.get() or sql.lstrip().upper().startswith(("SELECT ", "SET "))):
+            self.safe_to_repeat = False
         return execute(sql, params, many, context)
 
 
 class DatabaseUnavailableMiddleware:
     """Turns a view's "database unreachable" error into a 503 to retry, or
-    runs the request again if it had sent only reads and the database is
-    back within its wait."""
+    runs the request again if nothing it sent could be repeated and the
+    database is back within its wait."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -148,7 +166,7 @@ class DatabaseUnavailableMiddleware:
             lost = getattr(response, "database_lost", None)
             if lost is None:
                 return response
-            if not (first_run and statements.only_reads and lost["back"]):
+            if not (first_run and statements.safe_to_repeat and lost["back"]):
                 break
             logger.info(
                 "Database lost under way and back, running again: %s %s: %s",
