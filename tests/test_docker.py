@@ -233,6 +233,7 @@ def windows_of_failed_checks(printed):
 THROUGH_ANY_WEB_SERVER = [
     CHECKS.failover_when_a_post_waits_for_the_database,
     CHECKS.failover_when_the_database_restarts,
+    CHECKS.failover_when_the_database_restarts_under_posts_at_their_insert,
     CHECKS.failover_while_the_database_is_down,
     CHECKS.failover_when_haproxy_crashes,
 ]

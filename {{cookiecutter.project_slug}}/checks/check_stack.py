@@ -12,8 +12,9 @@ plays many clients, each from an address of its own, as HAProxy counts them:
 for --failover and --abuse, start the stack with checks/compose.yml (see
 "Clients" below). The failover scenarios kill a web server, app replicas and HAProxy, freeze a
 replica, hold a POST up with a table lock, restart every replica in turn,
-restart and stop the database, with a steady load of GETs and POSTs
-running, then overload one replica with up to 1,024 clients at once, and
+restart the database (also with posts held at their INSERT) and stop it,
+with a steady load of GETs and POSTs running, then overload one replica
+with up to 1,024 clients at once, and
 print what each cost. Killing HAProxy as a crash would (not `docker stop`,
 which would switch its restart policy off) needs root or sudo on a Linux
 host.

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import requests
@@ -161,9 +162,11 @@ class Browser(Client):
         return self.request("POST", self.base_url + path, timeout=TIMEOUT, **options)
 
     def submit(self, path, fields):
-        """GET the form (for the CSRF cookie), then POST it; the answer is not followed."""
-        self.get(path).raise_for_status()
-        return self.send(path, fields)
+        """GET the form (for the CSRF cookie and its hidden fields), then POST
+        it as a browser would; the answer is not followed."""
+        page = self.get(path)
+        page.raise_for_status()
+        return self.send(path, hidden_fields(page.text, path) | fields)
 
     def send(self, path, fields):
         """POST a form whose page was fetched before."""
@@ -189,6 +192,34 @@ class Browser(Client):
     def submit_post(self, title, content=None):
         content = f"Body of {title}" if content is None else content
         return self.submit("/posts/new/", {"title": title, "content": content})
+
+
+class HiddenFields(HTMLParser):
+    """The hidden fields of a page's form that posts to `path` (or to the
+    page itself), which a browser sends back: the ID that saves a new post
+    once (board/forms.py), say."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.in_form, self.fields = path, False, {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            posts_here = attrs.get("action") in (None, "", self.path)
+            self.in_form = posts_here and attrs.get("method", "").lower() == "post"
+        elif tag == "input" and self.in_form and attrs.get("type") == "hidden":
+            self.fields[attrs["name"]] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.in_form = False
+
+
+def hidden_fields(page, path):
+    parser = HiddenFields(path)
+    parser.feed(page)
+    return parser.fields
 
 
 def saved_post(response):

@@ -191,7 +191,8 @@ class ComposeStack:
             "cursor.execute('START TRANSACTION'); "
             "cursor.execute('SELECT id FROM board_post FOR UPDATE'); print('held', flush=True); "
         )
-        code = hold + f"time.sleep({seconds}); cursor.execute('COMMIT')"
+        # Closing ends the transaction: what a restart under way did already.
+        code = hold + f"time.sleep({seconds}); connection.close()"
         session = subprocess.Popen(  # noqa: S603 (our own arguments)
             ["docker", *self.DJANGO_SHELL, code],  # noqa: S607 (docker from PATH, as for docker())
             stdout=subprocess.PIPE,
