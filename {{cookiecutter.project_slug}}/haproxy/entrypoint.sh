@@ -28,12 +28,22 @@ export HAPROXY_CLIENT_WRITES_AT_ONCE="${HAPROXY_CLIENT_WRITES_AT_ONCE:-8}"
 export HAPROXY_CLIENT_LOGINS="${HAPROXY_CLIENT_LOGINS:-20}"
 export HAPROXY_CLIENT_SIGNUPS="${HAPROXY_CLIENT_SIGNUPS:-20}"
 
+# The variables the config template reads: the bake kept in it only those
+# of the chosen web servers and TLS mode.
+template_variables() {
+    # shellcheck disable=SC2016
+    grep -o '${[A-Z0-9_]*}' "$template" | tr -d '${}' | sort -u
+}
+
 # 1. Fail fast: envsubst turns a missing variable into "". A limit that is no
 #    whole number above 0 is refused here, by name, rather than in HAProxy's
 #    words about a line of its config (or, as 0, by refusing every client).
+#    Required: what the template reads, less what this file and the TLS
+#    mode's work out or default, and the stats password, which is a file.
 require_settings() {
-    for name in HAPROXY_PORT{% if tls %} HAPROXY_HTTPS_PORT{% endif %} HAPROXY_STATS_PORT HAPROXY_METRICS_PORT \
-        HAPROXY_STATS_USER HAPROXY_STATS_PASSWORD_FILE DOMAIN_NAME{% if cookiecutter.use_nginx is yes %} NGINX_HOST NGINX_PORT{% endif %}{% if cookiecutter.use_apache is yes %} APACHE_HOST APACHE_PORT{% endif %}{% if cookiecutter.tls == "acme" %} ACME_HOST ACME_PORT{% endif %}; do
+    worked_out='HAPROXY_(DNS|CERTIFICATE|HTTPS_SUFFIX|SOCKET|TRUSTED_PROXIES_FILE|CLIENT_.*)'
+    for name in $(template_variables | grep -vxE "$worked_out|HAPROXY_STATS_PASSWORD|LOG_FORMAT") \
+        HAPROXY_STATS_PASSWORD_FILE; do
         value=$(printenv "$name") || value=""
         [ -n "$value" ] || { echo "haproxy: $name must be set and non-empty" >&2; exit 1; }
         # A secret comes as a file (Compose and Kubernetes secrets), so that
@@ -61,9 +71,10 @@ require_settings() {
     done
 }
 
-# 2. Render with an explicit list of variables. The result holds the stats
-#    password, read from its file in the subshell alone (HAProxy's own
-#    environment never has it): readable by its owner only.
+# 2. Render with an explicit list of variables, the template's own (any other
+#    $ stays as it is). The result holds the stats password, read from its
+#    file in the subshell alone (HAProxy's own environment never has it):
+#    readable by its owner only.
 render_config() {
     # The DNS server this container was given: Docker's own (127.0.0.11)
     # under Compose, the cluster's on Kubernetes.
@@ -85,11 +96,8 @@ render_config() {
     export HAPROXY_CLIENT_CONNECTIONS_CLOSED=$((HAPROXY_CLIENT_CONNECTIONS * 2))
     # shellcheck disable=SC2016
     (umask 077 && HAPROXY_STATS_PASSWORD=$(cat "$HAPROXY_STATS_PASSWORD_FILE") \
-        && export HAPROXY_STATS_PASSWORD && envsubst '${HAPROXY_PORT}{% if tls %} ${HAPROXY_HTTPS_PORT} ${HAPROXY_CERTIFICATE} ${HAPROXY_HTTPS_SUFFIX}{% endif %} ${HAPROXY_STATS_PORT} ${HAPROXY_METRICS_PORT}
-        ${HAPROXY_STATS_USER} ${HAPROXY_STATS_PASSWORD} ${DOMAIN_NAME} ${HAPROXY_DNS}{% if cookiecutter.use_nginx is yes %} ${NGINX_HOST} ${NGINX_PORT}{% endif %}{% if cookiecutter.use_apache is yes %} ${APACHE_HOST} ${APACHE_PORT}{% endif %}{% if cookiecutter.tls == "acme" %} ${ACME_HOST} ${ACME_PORT} ${HAPROXY_SOCKET}{% endif %}
-        ${HAPROXY_TRUSTED_PROXIES_FILE} ${HAPROXY_CLIENT_CONNECTIONS} ${HAPROXY_CLIENT_CONNECTIONS_CLOSED}
-        ${HAPROXY_CLIENT_REQUESTS} ${HAPROXY_CLIENT_WRITES} ${HAPROXY_CLIENT_WRITES_AT_ONCE}
-        ${HAPROXY_CLIENT_LOGINS} ${HAPROXY_CLIENT_SIGNUPS} ${LOG_FORMAT}' \
+        && export HAPROXY_STATS_PASSWORD \
+        && envsubst "$(template_variables | sed 's/.*/${&}/')" \
         < "$template" > "$config")
 }
 
