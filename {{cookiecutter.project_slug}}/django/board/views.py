@@ -24,23 +24,32 @@ from .models import Comment, Post
 logger = logging.getLogger(__name__)
 
 
+def listed_posts():
+    """The posts as the list shows them, newest first. Each post's comments
+    are counted in a subquery on the comments' post index and its author
+    joined, one row each: no GROUP BY, so MySQL needs no temporary table (a
+    join with GROUP BY made one for every page, on disk for the TEXT column).
+    The list shows no content: it is not read."""
+    comments = Comment.objects.filter(post=OuterRef("pk")).order_by()
+    comment_count = comments.values("post").annotate(count=Count("pk")).values("count")
+    return (
+        Post.objects.defer("content")
+        .annotate(comment_count=Coalesce(Subquery(comment_count), 0))
+        .select_related("author")
+    )
+
+
+# Built once and copied for each request: building it took a fifth of the
+# view's time.
+LISTED_POSTS = listed_posts()
+
+
 class PostListView(ListView):
     paginate_by = 10
     context_object_name = "posts"
 
     def get_queryset(self):
-        # One table per query, so MySQL needs no temporary table: each post's
-        # comments are counted in a subquery on the comments' post index, and
-        # the authors come in one more query. A join with GROUP BY made a
-        # temporary table for every page, on disk for the TEXT column. The
-        # list shows no content: it is not read.
-        comments = Comment.objects.filter(post=OuterRef("pk")).order_by()
-        comment_count = comments.values("post").annotate(count=Count("pk")).values("count")
-        posts = (
-            Post.objects.defer("content")
-            .annotate(comment_count=Coalesce(Subquery(comment_count), 0))
-            .prefetch_related("author")
-        )
+        posts = LISTED_POSTS.all()
         query = self.search_query()
         if query:
             posts = posts.filter(Q(title__icontains=query) | Q(content__icontains=query))
