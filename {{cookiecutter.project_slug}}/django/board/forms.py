@@ -21,12 +21,13 @@ def at_most(model, field):
 
 
 class SavedOnce(forms.ModelForm):
-    """A form for a new row, saved once per page the form came on: the page
-    carries a fresh ID that the row keeps (board/models.py, Submitted). The
-    same form sent again (a double click, a browser sending it again, or the
-    app running a request again after losing the database under way:
+    """A form for a new row, saved once per page the form came on and what
+    was written on it: the page carries a fresh ID, and the row keeps a key
+    made of that ID and its words (board/models.py, Submitted). The same
+    form sent again (a double click, a browser sending it again, or the app
+    running a request again after losing the database under way:
     {{ cookiecutter.project_slug }}/database_unavailable.py) gets the row it
-    saved the first time."""
+    saved the first time; one edited after going back saves a new row."""
 
     submission = forms.UUIDField(widget=forms.HiddenInput, required=False, initial=uuid.uuid4)
 
@@ -35,9 +36,11 @@ class SavedOnce(forms.ModelForm):
         row = self.instance
         for name, value in fields.items():
             setattr(row, name, value)
-        row.submission = self.cleaned_data["submission"]
-        if row.submission is None:  # a client that did not send the page's ID
+        page = self.cleaned_data["submission"]
+        if page is None:  # a client that did not send the page's ID
             return self.save()
+        words = "\0".join(str(self.cleaned_data[name]) for name in self._meta.fields)
+        row.submission = uuid.uuid5(page, words)
         try:
             with repeatable_writes(), transaction.atomic():
                 return self.save()

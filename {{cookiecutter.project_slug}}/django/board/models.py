@@ -7,9 +7,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Submitted(models.Model):
-    """A row that a member's form creates, keeping the ID that the form's
-    page gave it (board/forms.py, SavedOnce): a form sent again saves no
-    second row. Unique per author, so that no one's ID can meet another's."""
+    """A row that a member's form creates, keeping a key made of the ID that
+    the form's page gave it and the words written on it (board/forms.py,
+    SavedOnce): the same form sent again saves no second row. Unique per
+    author, so that no one's key can meet another's."""
 
     submission = models.UUIDField(null=True, editable=False)
 

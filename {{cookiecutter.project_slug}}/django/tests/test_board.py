@@ -114,6 +114,15 @@ def test_a_new_post_form_sent_twice_saves_one_post(client, author):
     assert first["Location"] == second["Location"] == post.get_absolute_url()
 
 
+def test_a_form_edited_after_going_back_saves_a_second_post(client, author):
+    # A browser going back shows the page as it was, its ID included.
+    client.force_login(author)
+    form = {"title": "First", "content": "Text", "submission": form_id(client.get("/posts/new/"))}
+    client.post("/posts/new/", form)
+    client.post("/posts/new/", form | {"title": "Second"})
+    assert sorted(Post.objects.values_list("title", flat=True)) == ["First", "Second"]
+
+
 def test_each_new_post_page_saves_a_post_of_its_own(client, author):
     client.force_login(author)
     pages = [client.get("/posts/new/") for _ in range(2)]
