@@ -3,10 +3,11 @@
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import mail
 from django.db.models import F
 
@@ -66,6 +67,16 @@ def test_a_reset_link_sets_a_new_password_once(client, member, password, setting
     assert not member.check_password(password)
     # Used once, the link is spent.
     assert not client.get(path, follow=True).context["validlink"]
+
+
+@pytest.mark.parametrize(("minutes", "works"), [(59, True), (61, False)])
+def test_a_reset_link_works_within_an_hour(client, member, monkeypatch, minutes, works):
+    # It travels by mail, and its first request is in the access logs.
+    ask_for_a_link(client)
+    path = the_link_in(mail.outbox[0]).group(3)
+    later = datetime.now() + timedelta(minutes=minutes)
+    monkeypatch.setattr(PasswordResetTokenGenerator, "_now", lambda self: later)
+    assert client.get(path, follow=True).context["validlink"] == works
 
 
 def test_the_link_names_the_site_not_the_host_the_client_sent(client, member, settings):
