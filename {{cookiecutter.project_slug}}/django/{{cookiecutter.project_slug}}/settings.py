@@ -284,12 +284,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Who gets a mail for each server error (a 500), with its traceback:
 # comma-separated addresses; none by default.
 ADMINS = [(address, address) for address in env_list("DJANGO_ADMINS")]
-# A member may ask for a reset link for an address at most this often; more
-# asks are answered alike and send nothing, so a stranger can fill no inbox
-# (board/forms.py).
 # A reset link works for an hour, not Django's three days: it travels by
 # mail, and its first request is in the access logs. An hour is enough to use it.
 PASSWORD_RESET_TIMEOUT = 60 * 60
+# A member may ask for a reset link for an address at most this often; more
+# asks are answered alike and send nothing, so a stranger can fill no inbox
+# (board/forms.py).
 PASSWORD_RESET_MAIL_INTERVAL = timedelta(
     minutes=env.int("DJANGO_PASSWORD_RESET_MAIL_MINUTES", 5, validate=validate.Range(min=0))
 )
