@@ -26,6 +26,10 @@ from pathlib import Path
 
 from jinja2.ext import Extension
 
+# The answer rules' folder is no package; cookiecutter puts this template's
+# root on sys.path, so it imports as a namespace package here.
+from hooks.answers import WEB_SERVER_INSTANCES
+
 # Resolved when cookiecutter imports this module, before it changes folders.
 HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
 
@@ -73,9 +77,10 @@ def sizing(app_replicas):
     """Each tier's limits for `app_replicas` replicas.
 
     - app_threads: the requests all replicas work on at once.
-    - web_server_maxconn: HAProxy's `maxconn` per web server. Each one alone
-      (the other down, or the only one chosen) can keep every app thread
-      busy; past it, requests queue in HAProxy, in order, not in a backlog.
+    - web_server_instances: how many instances each chosen web server runs.
+    - web_server_maxconn: HAProxy's `maxconn` per web server instance. Each
+      one alone (the others down) can keep every app thread busy; past it,
+      requests queue in HAProxy, in order, not in a backlog.
     - mysql_max_connections: every thread keeps one connection, and a
       deploy runs twice the replicas for a while; never below MySQL's own.
     """
@@ -84,6 +89,7 @@ def sizing(app_replicas):
         "gunicorn_workers": GUNICORN_WORKERS,
         "gunicorn_threads": GUNICORN_THREADS,
         "app_threads": app_threads,
+        "web_server_instances": WEB_SERVER_INSTANCES,
         "web_server_maxconn": app_threads + WEB_SERVER_SPARE,
         "mysql_max_connections": max(
             MYSQL_DEFAULT_MAX_CONNECTIONS, 2 * app_threads + DATABASE_SPARE

@@ -8,8 +8,9 @@ with addresses of their own. Only its network's addresses change, to a
 network no other stack on the engine has. One override file beside the
 project (never inside it) holds only what this machine needs: builds reach
 the network through the host (the engine has no bridge), and every published
-port moves to a free port on 127.0.0.1 below 32768 (the project's own 80,
-8000, 8001 and 8888 may be taken, and tests talk to loopback only).
+port moves to a free port (or ports in a row, for a scaled service) on 127.0.0.1 below 32768
+(the project's own 80, 8000-8003 and 8888 may be taken, and tests talk to
+loopback only).
 """
 
 import ipaddress
@@ -24,6 +25,16 @@ from .processes import free_port
 
 # Where each stack's edge network gets a /24 of its own.
 EDGE_NETWORKS = ipaddress.ip_network("10.213.0.0/16")
+
+
+def range_of(published):
+    """Compose's published ports, "8000" or "8000-8001", as a range."""
+    first, _, last = str(published).partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+def host_ports(first, count):
+    return f"{first}-{first + count - 1}" if count > 1 else str(first)
 
 
 class ComposeProject:
@@ -80,11 +91,17 @@ class ComposeProject:
             lines += [f"  {name}:", "    dns: [127.0.0.1]"]
             if "build" in service:
                 lines.append("    build: {network: host}")
-            published = {port["target"]: free_port() for port in service.get("ports", [])}
+            # A scaled service publishes a range, one host port per instance.
+            ranges = {
+                port["target"]: len(range_of(port["published"]))
+                for port in service.get("ports", [])
+            }
+            published = {target: free_port(count=count) for target, count in ranges.items()}
             if published:
                 lines.append("    ports: !override")
                 lines += [
-                    f'      - "127.0.0.1:{host}:{target}"' for target, host in published.items()
+                    f'      - "127.0.0.1:{host_ports(host, ranges[target])}:{target}"'
+                    for target, host in published.items()
                 ]
             https = service.get("environment", {}).get("HAPROXY_HTTPS_PORT")
             if https:

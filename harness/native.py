@@ -183,6 +183,9 @@ class NativeStack:
         query = f"SELECT title FROM `{self.database_name}`.board_post"  # noqa: S608 (our own name)
         return sorted(self.mariadb.sql(query).splitlines())
 
+    def instances(self, name):
+        return 1
+
     def kill_proxy(self, name):
         self.servers[name].kill()
 

@@ -59,21 +59,26 @@ def find_binary(*names, package):
 _HANDED_OUT = set()
 
 
-def free_port(host="127.0.0.1"):
-    """A TCP port that nothing listens on right now, below the kernel's
-    ephemeral range (32768 and up), whose ports any outgoing connection on the
-    machine may take at any moment."""
-    for port in random.sample(range(20000, 32768), 500):
-        if port in _HANDED_OUT:
+def free_port(host="127.0.0.1", count=1):
+    """The first of `count` TCP ports in a row that nothing listens on right
+    now, below the kernel's ephemeral range (32768 and up), whose ports any
+    outgoing connection on the machine may take at any moment."""
+    for first in random.sample(range(20000, 32768 - count), 500):
+        ports = range(first, first + count)
+        if _HANDED_OUT.intersection(ports) or not all(_bindable(host, port) for port in ports):
             continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
+        _HANDED_OUT.update(ports)
+        return first
     raise ServerError("no free port below 32768")
+
+
+def _bindable(host, port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_accepts(host, port):

@@ -80,6 +80,10 @@ RESERVED_DB_USERS = {"root", "migrate", "backup"}
 # sizing: 12 threads a replica, and 8) would pass Apache's 400 workers (its
 # event MPM's default), and the web servers' own limits would bind first.
 MAX_REPLICAS = 32
+# Each chosen web server runs this many instances (Compose's replicas,
+# HAProxy's server-template, through local_extensions.sizing), so losing one
+# never takes the site down; each takes a host port of its own.
+WEB_SERVER_INSTANCES = 2
 # Django's own language list (django.conf.global_settings.LANGUAGES, Django
 # 5.2): the languages Django ships translations for. Tier 4 checks it against
 # the installed Django.
@@ -232,13 +236,29 @@ def number_problems(a):
     }
     ports = {}
     for key in (key for key, on in used.items() if on == "yes"):
-        problem = whole_number(key, a[key], 1, 65535)
+        # A web server runs WEB_SERVER_INSTANCES instances, each on its own
+        # host port: the answer is the first of that many in a row.
+        count = WEB_SERVER_INSTANCES if key in ("nginx_port", "apache_port") else 1
+        problem = whole_number(key, a[key], 1, 65536 - count)
         if problem:
             yield problem
-        elif int(a[key]) in ports:
-            yield f"{key} and {ports[int(a[key])]} are both {a[key]}: host ports must differ"
+            continue
+        first = int(a[key])
+        mine = range(first, first + count)
+        clash = next((port for port in mine if port in ports), None)
+        if clash is None:
+            ports |= dict.fromkeys(mine, key)
+        elif count == 1 and a[ports[clash]] == a[key]:
+            yield f"{key} and {ports[clash]} are both {a[key]}: host ports must differ"
         else:
-            ports[int(a[key])] = key
+            yield (
+                f"{key} {a[key]} takes {port_span(mine)} and {ports[clash]} takes {clash}: "
+                "host ports must differ"
+            )
+
+
+def port_span(ports):
+    return f"ports {ports[0]}-{ports[-1]}" if len(ports) > 1 else f"port {ports[0]}"
 
 
 def network_problems(a):

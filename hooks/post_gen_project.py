@@ -170,18 +170,8 @@ def next_steps(new_backup_key):
         "own": "  put your certificate as tls/fullchain.pem and its key as tls/privkey.pem\n",
         "acme": f"  point DNS for {DOMAIN} at this host; open ports {HTTP_PORT} and {HTTPS_PORT}\n",
     }.get(ANSWERS["tls"], "")
-    chosen = [name for name in ("nginx", "apache") if ANSWERS[f"use_{name}"] == "yes"]
-    # One web server is a single point of failure: while it restarts, HAProxy
-    # has nowhere to send a request.
-    alone = (
-        f"\nNote: {chosen[0]} is the only web server: while it restarts, every request fails"
-        " with HAProxy's 503. Bake with both web servers to fail over (README.md).\n"
-        if len(chosen) == 1
-        else ""
-    )
     print(
-        f"\nBaked {SLUG}/ with its secrets in {SLUG}/secrets/ (yours alone, git-ignored).\n"
-        f"{alone}\n"
+        f"\nBaked {SLUG}/ with its secrets in {SLUG}/secrets/ (yours alone, git-ignored).\n\n"
         "Start the stack:\n"
         f"  cd {SLUG}\n{first}"
         "  docker compose up -d --build --wait\n"

@@ -105,12 +105,29 @@ REFUSED = {
     ),
     # Numbers Compose would refuse or misread
     "port not a number": ({"http_port": "http"}, "http_port 'http' must be a whole number"),
-    "port zero": ({"nginx_port": "0"}, "nginx_port '0' must be a whole number from 1 to 65535"),
+    "port zero": ({"http_port": "0"}, "http_port '0' must be a whole number from 1 to 65535"),
     "port too big": ({"apache_port": "65536"}, "apache_port '65536' must be"),
     "port with a leading zero": ({"http_port": "080"}, "http_port '080' must be"),
     "equal ports": (
-        {"nginx_port": "8001", "apache_port": "8001"},
-        "apache_port and nginx_port are both 8001",
+        {"https_port": "8888"},
+        "haproxy_stats_port and https_port are both 8888",
+    ),
+    "a site port on a web server's second": (
+        {"http_port": "8001"},
+        "nginx_port 8000 takes ports 8000-8001 and http_port takes 8001",
+    ),
+    # Each web server takes a port per instance: the answer and the next.
+    "a web server's second port on another's first": (
+        {"nginx_port": "8001", "apache_port": "8002"},
+        "apache_port 8002 takes ports 8002-8003 and nginx_port takes 8002",
+    ),
+    "a web server's first port on another's second": (
+        {"nginx_port": "8003"},
+        "apache_port 8002 takes ports 8002-8003 and nginx_port takes 8003",
+    ),
+    "a web server's second port beyond the last": (
+        {"nginx_port": "65535"},
+        "nginx_port '65535' must be a whole number from 1 to 65534",
     ),
     "stats port on the site port": (
         {"haproxy_stats_port": "80"},
@@ -252,6 +269,8 @@ ACCEPTED = {
     "a Korean project name": {"project_name": "커뮤니티 게시판", "project_slug": "board_ko"},
     "quotes and backslashes in free text": {"description": 'A "board" \\ for you'},
     "a port of an unchosen proxy equal to another": {"use_apache": "no", "apache_port": "8000"},
+    "web servers' ports right after each other": {"nginx_port": "9000", "apache_port": "9002"},
+    "a web server on the last two ports": {"use_apache": "no", "nginx_port": "65534"},
     "any https_port with tls=none, which publishes none": {"tls": "none", "https_port": "80"},
     "acme with a contact of one's own": {
         "tls": "acme",

@@ -280,7 +280,9 @@ def test_apache_refuses_a_backend_it_cannot_resolve(service):
 def test_haproxy_checks_each_chosen_proxy_with_an_allowed_host(service):
     text = rendered(service)
     project = service.entrypoint.parent.parent
-    assert re.findall(r"^\s*server (\w+) ", text, re.MULTILINE) == proxies_of(project)
+    # One server per instance of each chosen web server, each found by its name.
+    found = re.findall(r"^\s*server-template (\w+) (\d+) ipv4@", text, re.MULTILINE)
+    assert found == [(name, "2") for name in proxies_of(project)]
     assert f"hdr Host {DOMAIN}" in text
     assert re.search(r"^\s*daemon\b", text, re.MULTILINE) is None
     # Master-worker mode from the command line, as HAProxy 3.3 on asks.

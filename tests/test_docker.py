@@ -1668,14 +1668,15 @@ def test_on_networks_with_ipv6_as_well_every_web_server_stays_up_and_serves(
     # Past HAProxy's `hold valid` (5 s): the addresses it asked Docker's
     # DNS for at run time are in use, not only those it started with.
     deadline = time.monotonic() + 8
+    instances = [
+        f"{name}{number}"
+        for name in dual_stack_driver.proxies
+        for number in range(1, local_extensions.sizing(2)["web_server_instances"] + 1)
+    ]
     while time.monotonic() < deadline:
-        assert CHECKS.proxy_states(dual_stack_driver) == dict.fromkeys(
-            dual_stack_driver.proxies, "UP"
-        )
+        assert CHECKS.proxy_states(dual_stack_driver) == dict.fromkeys(instances, "UP")
         time.sleep(0.5)
-    assert CHECKS.times_marked_down(dual_stack_driver) == dict.fromkeys(
-        dual_stack_driver.proxies, 0
-    )
+    assert CHECKS.times_marked_down(dual_stack_driver) == dict.fromkeys(instances, 0)
 
 
 def test_with_tls_none_haproxy_publishes_plain_http_alone_and_keeps_the_user_flow(

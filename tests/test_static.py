@@ -17,6 +17,7 @@ from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 
 from harness.commands import COMPOSE, compose_model, run, tool
+from harness.compose import range_of
 from harness.template import CONTEXT, PROXIES, RULES, TEMPLATE, proxies_of
 
 LONG_RUNNING = {"db", "app", "haproxy", "acme", "backup", *PROXIES}
@@ -265,8 +266,11 @@ def test_networks_go_by_trust_and_only_the_edge_reaches_out(variant_project):
 
 
 def published_ports(project):
+    """{service: its host ports}; a scaled service's range, one port per instance."""
     return {
-        name: sorted(int(port["published"]) for port in service.get("ports", []))
+        name: sorted(
+            number for port in service.get("ports", []) for number in range_of(port["published"])
+        )
         for name, service in compose_model(project)["services"].items()
         if service.get("ports")
     }
@@ -274,8 +278,9 @@ def published_ports(project):
 
 def test_only_the_chosen_ports_are_published_and_never_the_database(proxy_project):
     expected = {"haproxy": [80, 443, 8888], "prometheus": [9090], "alertmanager": [9093]}
-    defaults = {"nginx": 8000, "apache": 8001}
-    expected |= {proxy: [defaults[proxy]] for proxy in proxies_of(proxy_project)}
+    # One host port per web server instance, and two instances of each.
+    defaults = {"nginx": [8000, 8001], "apache": [8002, 8003]}
+    expected |= {proxy: defaults[proxy] for proxy in proxies_of(proxy_project)}
     assert published_ports(proxy_project) == expected
 
 

@@ -393,7 +393,8 @@ def ways_in(stack: Stack):
 
 
 def web_server_stats(stack: Stack):
-    """{web server: its row of HAProxy's stats CSV, in the `proxies` backend}."""
+    """{server: its row of HAProxy's stats CSV, in the `proxies` backend}: one
+    server per web server instance, its web server's name and a number."""
     response = fetch(stack, "stats", "/;csv", auth=("admin", stack.stats_password))
     response.raise_for_status()
     rows = csv.DictReader(io.StringIO(response.text.lstrip("# ")))
@@ -405,19 +406,32 @@ def web_server_stats(stack: Stack):
 
 
 def proxy_states(stack: Stack):
-    """{web server: status} of HAProxy's `proxies` backend."""
+    """{server: status} of HAProxy's `proxies` backend."""
     return {name: row["status"] for name, row in web_server_stats(stack).items()}
 
 
 def times_marked_down(stack: Stack):
-    """{web server: how often HAProxy's checks have marked it DOWN since start}."""
+    """{server: how often HAProxy's checks have marked it DOWN since start}."""
     return {name: int(row["chkdown"] or 0) for name, row in web_server_stats(stack).items()}
 
 
-def seconds_until_down(stack: Stack, name, timeout=10):
-    # "DOWN 1/2" is still down, on its way back up.
+def instance_states(stack: Stack, web_server):
+    """The states of `web_server`'s instances in HAProxy."""
+    return [
+        status
+        for name, status in proxy_states(stack).items()
+        if name.rstrip("0123456789") == web_server
+    ]
+
+
+def seconds_until_down(stack: Stack, web_server, timeout=10):
+    """Until an instance of `web_server` is out: DOWN by its checks ("DOWN 1/2"
+    is still down, on its way back up), or in maintenance once its address is
+    gone from DNS."""
     return wait_until(
-        lambda: proxy_states(stack)[name].startswith("DOWN"), f"{name} not DOWN", timeout
+        lambda: any(s.startswith(("DOWN", "MAINT")) for s in instance_states(stack, web_server)),
+        f"no instance of {web_server} DOWN",
+        timeout,
     )
 
 
@@ -425,7 +439,7 @@ def seconds_until_all_up(stack: Stack, timeout=60):
     # Exactly "UP": "UP 1/2" is a server on its way down (or not yet checked).
     return wait_until(
         lambda: all(status == "UP" for status in proxy_states(stack).values()),
-        "not every web server UP in HAProxy",
+        "not every web server instance UP in HAProxy",
         timeout,
     )
 

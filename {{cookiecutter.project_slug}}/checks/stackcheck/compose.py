@@ -138,11 +138,14 @@ class ComposeStack:
             interval=0.5,
         )
 
+    def instances(self, name):
+        return len(self.containers(name))
+
     def kill_proxy(self, name):
-        self.compose("kill", name)
+        self.docker("kill", self.containers(name)[0])
 
     def start_proxy(self, name):
-        self.compose("start", name)
+        self.docker("start", self.containers(name)[0])
         self.wait_until_healthy(self.containers(name)[0])
 
     def stop_replica(self, index):

@@ -43,10 +43,13 @@ def failover_when_a_web_server_is_killed(stack: Stack):
         stack.kill_proxy(victim)
         to_down = seconds_until_down(stack, victim)
         load.run_for(1)
-        outage = fetch(stack) if len(stack.proxies) == 1 else None
+        # One web server in one instance (the benchmark's native stack): nothing
+        # is left to serve.
+        alone = len(stack.proxies) == 1 and stack.instances(victim) == 1
+        outage = fetch(stack) if alone else None
         stack.start_proxy(victim)
         back_up = seconds_until_all_up(stack)
-    figures = {f"{victim} killed, DOWN after": f"{to_down:.2f} s"}
+    figures = {f"an instance of {victim} killed, DOWN after": f"{to_down:.2f} s"}
     figures |= {"UP again after restart": f"{back_up:.2f} s", **load.figures()}
     assert figures["saved posts lost"] == 0, figures
     assert load.acknowledged, "no POST went through at all"
