@@ -426,7 +426,7 @@ def test_an_own_key_that_is_not_the_certificates_is_refused(haproxy_for, tmp_pat
 
 DOCKER_STAND_IN = """#!/bin/sh
 # One line per call, in one write: calls in a pipe run at once.
-printf '%s\\n' "$(echo "$*" | tr '\\n' ' ' | sed 's/ *$//')" >> "$DOCKER_CALLS"
+printf '%s\\n' "$(printf '%s' "$*" | tr '\\n' ' ' | sed 's/ *$//')" >> "$DOCKER_CALLS"
 case "$*" in
     "compose config") echo "name: community_board" ;;
     "compose ps --quiet app") echo replica-1 ;;
@@ -434,6 +434,12 @@ case "$*" in
     "compose ps --services --status running") [ -n "$DOCKER_STACK_DOWN" ] || echo haproxy ;;
     "compose config --format json") echo '{"name": "community_board"}' ;;
     "inspect --format "*" replica-2") echo "healthy 0" ;;
+    "compose ps --quiet nginx" | "compose ps --all --quiet nginx") printf 'nginx-1\\nnginx-2\\n' ;;
+    # HAProxy's metrics: two instances of nginx, both UP.
+    "compose exec -T haproxy bash -c "*)
+        echo 'haproxy_server_status{proxy="proxies",server="nginx1",state="DOWN"} 0'
+        echo 'haproxy_server_status{proxy="proxies",server="nginx1",state="UP"} 1'
+        echo 'haproxy_server_status{proxy="proxies",server="nginx2",state="UP"} 1' ;;
     *"$DOCKER_FAILS"*) exit 1 ;;
     # The script interrupted while this call runs. TERM, not Ctrl-C's INT:
     # a test run started in the background ignores INT, and so would the
@@ -538,6 +544,46 @@ def test_a_deploy_interrupted_while_old_replicas_stop_finishes_stopping_them(hos
     assert interrupted.returncode == 130, interrupted
     assert "stopping the old ones first" in interrupted.stderr
     assert "rm replica-1" in calls and "stop replica-2" not in calls, calls
+
+
+def test_a_web_server_rollout_stops_each_instance_only_once_haproxy_has_every_one_up(
+    host_script,
+):
+    rolled, calls = host_script("deploy.sh", "nginx")
+    assert rolled.returncode == 0, rolled
+    assert "deploy: done; 2 nginx instances run the new image" in rolled.stdout
+    # HAProxy asked, from inside its container, how many instances it has UP.
+    asked = "compose exec -T haproxy bash"
+    steps = [asked if call.startswith(asked) else call for call in calls]
+    steps = [step for step in steps if not step.startswith("compose ps")]
+    up = "compose up --detach --no-deps --no-recreate --scale nginx=2 nginx"
+    assert steps == [
+        asked,
+        "compose build nginx",
+        *(up, asked),
+        *("stop nginx-1", "rm nginx-1", up, asked),
+        *("stop nginx-2", "rm nginx-2", up, asked),
+    ], calls
+
+
+def test_a_web_server_rollout_interrupted_finishes_the_instance_it_replaces_and_stops(
+    host_script,
+):
+    interrupted, calls = host_script("deploy.sh", "nginx", interrupted="stop nginx-1")
+    assert interrupted.returncode == 130, interrupted
+    assert "instances not replaced keep the old config" in interrupted.stderr
+    # nginx-1's replacement started and came UP in HAProxy; nginx-2 untouched.
+    replaced = calls[calls.index("rm nginx-1") :]
+    assert any(call.startswith("compose up") for call in replaced), calls
+    assert replaced[-1].startswith("compose exec -T haproxy bash"), calls
+    assert "stop nginx-2" not in calls, calls
+
+
+def test_a_web_server_rollout_refuses_a_name_haproxy_balances_over_no_instance_of(host_script):
+    refused, calls = host_script("deploy.sh", "apache")
+    assert refused.returncode == 2, refused
+    assert refused.stderr.startswith("deploy: HAProxy balances over no web server named 'apache'")
+    assert [call.split(" -c")[0] for call in calls] == ["compose exec -T haproxy bash"]
 
 
 def test_restore_checks_the_dump_then_asks_before_it_stops_anything(host_script):

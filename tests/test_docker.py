@@ -881,12 +881,14 @@ def test_a_deploy_rolls_new_code_onto_every_replica_with_no_failed_request(
 # The runbook's rollouts (README.md, "Runbook"), under load --------------------
 
 
-@pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
-def test_a_web_server_config_edit_rolls_out_as_the_runbook_says_with_no_failed_request(
+# On the stack whose only web server is nginx: were its two instances ever
+# out at once, the site would have nothing to serve with.
+@pytest.mark.parametrize("stack", ["nginx"], indirect=True)
+def test_a_web_server_config_edit_rolls_out_one_instance_at_a_time_with_no_failed_request(
     stack, shipped_driver, capsys
 ):
-    """The web server rebuilt and recreated, as the runbook says: HAProxy
-    sends everything to the other web server meanwhile."""
+    """`./deploy.sh nginx`, as the runbook says: each instance replaced by one
+    on the new config while the other serves."""
     marker = CHECKS.unique("edited")
     config = stack.project / "nginx/nginx.conf"
     config.write_text(f"# {marker}\n{config.read_text()}")
@@ -894,15 +896,16 @@ def test_a_web_server_config_edit_rolls_out_as_the_runbook_says_with_no_failed_r
     since = CHECKS.logs_time()
     with CHECKS.Load(shipped_driver) as load:
         load.run_for(1)
-        stack.compose("up", "--detach", "--build", "--no-deps", "nginx")
-        # Past HAProxy's checks (2 failed, 500 ms apart): the new container
-        # is in its rotation again before the load ends.
-        load.run_for(2)
-        CHECKS.seconds_until_all_up(shipped_driver, timeout=30)
+        deploy = stack.run("sh", "deploy.sh", "nginx")
         load.run_for(1)
-    assert shipped_driver.containers("nginx") != old, "nginx was not recreated"
-    template = stack.compose("exec", "-T", "nginx", "cat", "/etc/nginx/templates/nginx.conf")
-    assert marker in template.stdout, "the new container runs the old config"
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert deploy.stdout.count("replacing nginx instance") == len(old), deploy.stdout
+    new = shipped_driver.containers("nginx")
+    assert len(new) == len(old) and not old & set(new), (old, new)
+    for container in new:
+        template = stack.engine.docker("exec", container, "cat", "/etc/nginx/templates/nginx.conf")
+        assert marker in template.stdout, f"{container} runs the old config"
+    assert CHECKS.instance_states(shipped_driver, "nginx") == ["UP"] * len(old)
     figures = assert_no_failed_request(stack, load, since)
     with capsys.disabled():
         print(f"\n[runbook] nginx config rolled out: {figures}")
