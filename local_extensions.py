@@ -21,17 +21,27 @@ rendered copy of each hook from a temporary folder, inside the new project,
 and names the template as it was given (`cookiecutter .`).
 """
 
+import importlib.util
 import json
 from pathlib import Path
 
 from jinja2.ext import Extension
 
-# The answer rules' folder is no package; cookiecutter puts this template's
-# root on sys.path, so it imports as a namespace package here.
-from hooks.answers import WEB_SERVER_INSTANCES
-
 # Resolved when cookiecutter imports this module, before it changes folders.
 HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
+
+
+def _answer_rules():
+    """hooks/answers.py, loaded by its path: its folder is no package, and
+    cookiecutter puts this template last on sys.path, where any other module
+    named `hooks` would come first."""
+    spec = importlib.util.spec_from_file_location("answers", HOOKS_DIR / "answers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+WEB_SERVER_INSTANCES = _answer_rules().WEB_SERVER_INSTANCES
 
 YES = {"1", "true", "t", "yes", "y", "on"}
 NO = {"0", "false", "f", "no", "n", "off"}

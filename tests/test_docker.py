@@ -1675,7 +1675,7 @@ def test_on_networks_with_ipv6_as_well_every_web_server_stays_up_and_serves(
     instances = [
         f"{name}{number}"
         for name in dual_stack_driver.proxies
-        for number in range(1, local_extensions.sizing(2)["web_server_instances"] + 1)
+        for number in range(1, local_extensions.WEB_SERVER_INSTANCES + 1)
     ]
     while time.monotonic() < deadline:
         assert CHECKS.proxy_states(dual_stack_driver) == dict.fromkeys(instances, "UP")
