@@ -17,6 +17,7 @@ README says what that leaves unproven for the other choices).
 """
 
 import contextlib
+import http.client
 import importlib
 import io
 import json
@@ -753,6 +754,19 @@ def test_a_new_app_password_rolls_out_under_load_with_no_failed_request_then_the
         print(f"\n[{'+'.join(proxies_of(stack.project))}] app password rotated: {figures}")
 
 
+def kept_alive(driver):
+    """An HTTPS connection to the site that has had one answer and stays
+    open, idle, as a browser keeps one for its next request."""
+    connection = http.client.HTTPSConnection(driver.domain, timeout=CHECKS.TIMEOUT)
+    raw = CHECKS.connect(driver, "127.0.0.1", driver.ports["haproxy"])
+    connection.sock = CHECKS.tls_context(driver).wrap_socket(raw, server_hostname=driver.domain)
+    connection.request("GET", "/healthz")
+    answer = connection.getresponse()
+    answer.read()
+    assert answer.status == 200 and answer.getheader("Connection") != "close", answer.headers
+    return connection
+
+
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_a_new_stats_password_is_taken_by_a_reload_under_load_with_no_failed_request(
     stack, shipped_driver, capsys
@@ -775,8 +789,14 @@ def test_a_new_stats_password_is_taken_by_a_reload_under_load_with_no_failed_req
         kept = stats_page(old)
         rewrite_secret(secret, new)
         load.run_for(1)
+        idle = kept_alive(shipped_driver)
         reload = stack.compose(*HAPROXY_RELOAD)
         load.run_for(2)
+        # A request on a connection the old process held idle through the
+        # reload: answered, then the connection closed, not closed under it.
+        idle.request("GET", "/healthz")
+        after = idle.getresponse()
+        assert (after.status, after.getheader("Connection")) == (200, "close"), after.headers
     # An empty password is refused before HAProxy is asked anything.
     assert refused.returncode != 0
     assert "HAPROXY_STATS_PASSWORD_FILE must name a readable, non-empty file" in refused.stderr
