@@ -1544,7 +1544,8 @@ return {
 
 def walk_the_board(walk, member):
     """Sign up, log out and in, post, comment, edit, delete, switch to
-    Korean, log out; the page after posting, for the screenshot."""
+    Korean, log out; the post with its comment, for the screenshot (the list
+    would show whatever other tests posted on the stack before)."""
     walk.open("/")
     walk.click("a[href='/accounts/signup/']")
     password = secrets.token_hex(12)
@@ -1562,8 +1563,10 @@ def walk_the_board(walk, member):
     assert title in page["text"] and "/posts/" in page["url"], page
     page = walk.fill({"content": "And a comment."})
     assert "And a comment." in page["text"], page["text"]
-    walk.open("/")
+    # From the page's top: the answer to a comment lands at the comments.
+    walk.browser.execute_script("window.scrollTo(0, 0)")
     screenshot = walk.browser.get_screenshot_as_png()
+    walk.open("/")
     walk.click(f"a[href='{urlsplit(page['url']).path}']")
     walk.click("a[href$='/edit/']")
     page = walk.fill({"title": f"{title}, edited"})
