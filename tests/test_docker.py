@@ -758,8 +758,7 @@ def kept_alive(driver):
     """An HTTPS connection to the site that has had one answer and stays
     open, idle, as a browser keeps one for its next request."""
     connection = http.client.HTTPSConnection(driver.domain, timeout=CHECKS.TIMEOUT)
-    raw = CHECKS.connect(driver, "127.0.0.1", driver.ports["haproxy"])
-    connection.sock = CHECKS.tls_context(driver).wrap_socket(raw, server_hostname=driver.domain)
+    connection.sock = CHECKS.open_socket(driver, "haproxy")
     connection.request("GET", "/healthz")
     answer = connection.getresponse()
     answer.read()
