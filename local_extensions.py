@@ -16,6 +16,10 @@ Compose's `ports` take it (IPv6 in brackets).
 `sizing(app_replicas)` is how big each tier is for that many replicas:
 the arithmetic that docker-compose.yml, haproxy.cfg and both READMEs render.
 
+`answers_json` writes the answers as the bake read them, in the types
+cookiecutter.json declares (a yes/no prompt's answer as a boolean, a port as
+a number, whichever way it arrived), for the baked project's own record.
+
 `hooks_dir` is this template's hooks folder, absolute: cookiecutter runs a
 rendered copy of each hook from a temporary folder, inside the new project,
 and names the template as it was given (`cookiecutter .`).
@@ -28,7 +32,9 @@ from pathlib import Path
 from jinja2.ext import Extension
 
 # Resolved when cookiecutter imports this module, before it changes folders.
-HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
+TEMPLATE_DIR = Path(__file__).resolve().parent
+HOOKS_DIR = TEMPLATE_DIR / "hooks"
+PROMPTS = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
 
 
 def _answer_rules():
@@ -70,6 +76,19 @@ def address_list(value):
 def host_port_address(value):
     """An address as Compose's ports take it: an IPv6 one in brackets."""
     return f"[{value}]" if ":" in str(value) else str(value)
+
+
+def answers_json(context):
+    """Every prompt's answer in the type of its default in cookiecutter.json,
+    as JSON. Cookiecutter's own keys (`_template`, `_output_dir`: paths on the
+    baking machine) are left out."""
+    kinds = {bool: is_yes, int: int}
+    answers = {
+        key: kinds.get(type(default), str)(context[key])
+        for key, default in PROMPTS.items()
+        if not key.startswith("_")
+    }
+    return json.dumps(answers, indent=2, ensure_ascii=False)
 
 
 # A replica may use one CPU (docker-compose.yml): Gunicorn's 2 x CPUs + 1
@@ -115,5 +134,6 @@ class TemplateHelpers(Extension):
         environment.filters["quoted"] = quoted
         environment.filters["address_list"] = address_list
         environment.filters["host_port_address"] = host_port_address
+        environment.filters["answers_json"] = answers_json
         environment.globals["hooks_dir"] = str(HOOKS_DIR)
         environment.globals["sizing"] = sizing

@@ -22,7 +22,7 @@ import urllib3
 from . import services
 from .commands import run
 from .processes import Server, free_port
-from .template import proxies_of, tls_mode_of
+from .template import answers_of, proxies_of
 
 
 def failover_scenarios(checks):
@@ -60,7 +60,7 @@ class NativeStack:
         # temporary folders are not.
         base = Path(tempfile.mkdtemp(prefix="django-ha-"))
         base.chmod(0o755)
-        self.tls_mode = tls_mode_of(project)
+        self.tls_mode = answers_of(project)["tls"]
         self.tls = self.tls_mode != "none"
         names = ["haproxy", "stats", "haproxy-metrics", "app", "app-metrics", *self.proxies]
         names += [f"{proxy}-status" for proxy in self.proxies]

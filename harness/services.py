@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .template import tls_mode_of
+from .template import answers_of
 
 # Debian's names for the servers' files; the containers use their images'.
 DEBIAN_APACHE_MODULES = "/usr/lib/apache2/modules"
@@ -71,7 +71,7 @@ class Layout:
 
     @property
     def tls(self):
-        return tls_mode_of(self.project)
+        return answers_of(self.project)["tls"]
 
     @property
     def certificate(self):

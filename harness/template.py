@@ -26,6 +26,8 @@ VERBATIM = CONTEXT["_copy_without_render"]
 
 # use_<proxy> prompts: every combination with at least one proxy bakes.
 PROXIES = [key.removeprefix("use_") for key in CONTEXT if key.startswith("use_")]
+# Where a baked project records its answers (local_extensions.answers_json).
+ANSWERS_FILE = ".cookiecutter.json"
 PROXY_CHOICES = {
     "+".join(chosen): {f"use_{proxy}": proxy in chosen for proxy in PROXIES}
     for count in range(len(PROXIES), 0, -1)
@@ -89,17 +91,15 @@ def client_limits():
     return re.findall(r"^export (HAPROXY_CLIENT_\w+)=", entrypoint, re.MULTILINE)
 
 
-def tls_mode_of(project):
-    """How a baked project's HAProxy gets its certificate (the tls answer):
-    the file of that answer that HAProxy's entrypoint reads, if any."""
-    haproxy = Path(project) / "haproxy"
-    modes = [mode for mode in ("acme", "own", "self-signed") if (haproxy / f"{mode}.sh").is_file()]
-    return modes[0] if modes else "none"
+def answers_of(project):
+    """The answers a baked project was baked with, as it records them."""
+    return json.loads((Path(project) / ANSWERS_FILE).read_text(encoding="utf-8"))
 
 
 def proxies_of(project):
     """The proxies a baked project has, in the order the template names them."""
-    return [proxy for proxy in PROXIES if (Path(project) / proxy).is_dir()]
+    answers = answers_of(project)
+    return [proxy for proxy in PROXIES if answers[f"use_{proxy}"]]
 
 
 def bake_on_command_line(output_dir, answers, *, check=False):

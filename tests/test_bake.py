@@ -19,13 +19,16 @@ from hypothesis import strategies as st
 
 from harness.commands import COMPOSE, clean_env, run, tool
 from harness.template import (
+    ANSWERS_FILE,
+    CONTEXT,
     PROJECT_TEMPLATE,
     PROXIES,
     TEMPLATE,
     VERBATIM,
+    answers_of,
     bake_on_command_line,
+    default_answers,
     proxies_of,
-    tls_mode_of,
 )
 
 SECRET_KEYS = {
@@ -39,12 +42,14 @@ SECRET_KEYS = {
 }
 
 
-# What the bake makes at random: base64 that may spell "acme" or "nginx" by chance.
-RANDOM_FILES = ("secrets/*", "backup-private-key.pem")
+# What the bake makes at random: base64 that may spell "acme" or "nginx" by
+# chance; and the answers file, which names every prompt, chosen or not.
+RANDOM_FILES = ("secrets/*", "backup-private-key.pem", ANSWERS_FILE)
 
 
 def text_files(project):
-    """The template's rendered text, without compiled catalogues or random keys."""
+    """The template's rendered text, without compiled catalogues, random keys
+    or the answers."""
     for path in sorted(project.rglob("*")):
         name = path.relative_to(project).as_posix()
         if (
@@ -71,7 +76,27 @@ def test_answering_no_on_the_command_line_removes_that_proxy(tmp_path, proxy):
     run_ = bake_on_command_line(tmp_path, {f"use_{proxy}": "no"})
     assert run_.returncode == 0, run_.stderr
     project = tmp_path / "community_board"
-    assert proxies_of(project) == [other for other in PROXIES if other != proxy]
+    assert [folder for folder in PROXIES if (project / folder).is_dir()] == [
+        other for other in PROXIES if other != proxy
+    ]
+
+
+def test_the_bake_records_every_answer_in_the_type_cookiecutter_json_gives_it(tmp_path):
+    given = {"use_apache": "no", "app_replicas": "3", "https_port": "8443", "tls": "own"}
+    run_ = bake_on_command_line(tmp_path, given)
+    assert run_.returncode == 0, run_.stderr
+    recorded = answers_of(tmp_path / "community_board")
+    # Cookiecutter renders every default but a yes/no one as text.
+    defaults = {
+        key: int(value) if type(CONTEXT[key]) is int else value
+        for key, value in default_answers().items()
+    }
+    given = {"use_apache": False, "app_replicas": 3, "https_port": 8443, "tls": "own"}
+    assert recorded == defaults | given
+    # Cookiecutter's own keys name paths on the baking machine.
+    text = (tmp_path / "community_board" / ANSWERS_FILE).read_text()
+    assert str(tmp_path) not in text
+    assert str(TEMPLATE) not in text
 
 
 def test_each_service_folder_has_dockerfile_entrypoint_and_template(proxy_project):
@@ -99,7 +124,9 @@ TLS_ONLY = {"acme": r"acme|lego", "own": r"tls/fullchain\.pem|tls/privkey\.pem|t
 
 
 def test_each_tls_answer_keeps_only_its_own_files_and_mentions(tls_mode, tls_project):
-    assert tls_mode_of(tls_project) == tls_mode
+    scripts = {path.stem for path in (tls_project / "haproxy").glob("*.sh")} - {"entrypoint"}
+    # acme starts on a self-signed certificate until the first one is issued.
+    assert scripts == {"acme": {"acme", "self-signed"}, "none": set()}.get(tls_mode, {tls_mode})
     assert (tls_project / "acme").is_dir() == (tls_mode == "acme")
     assert (tls_project / "tls").is_dir() == (tls_mode == "own")
     for mode, words in TLS_ONLY.items():
@@ -139,7 +166,7 @@ def test_the_next_steps_name_the_sites_scheme_and_port(tmp_path, tls, scheme, po
 
 def test_no_template_syntax_is_left(variant_project):
     for path, text in text_files(variant_project):
-        assert "cookiecutter" not in text, path
+        assert "cookiecutter" not in text.replace(ANSWERS_FILE, ""), path
         if not any(fnmatch(path, pattern) for pattern in VERBATIM):
             # Prometheus' own templates ({{ $value }}) begin with a dollar.
             assert not re.search(r"\{\{(?!\s*\$)|\{%|\{#", text), f"Jinja syntax left in {path}"
