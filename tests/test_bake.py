@@ -6,6 +6,7 @@ through cookiecutter as a user runs it.
 
 import json
 import re
+import shlex
 import shutil
 import stat
 import sys
@@ -170,6 +171,20 @@ def test_no_template_syntax_is_left(variant_project):
         if not any(fnmatch(path, pattern) for pattern in VERBATIM):
             # Prometheus' own templates ({{ $value }}) begin with a dollar.
             assert not re.search(r"\{\{(?!\s*\$)|\{%|\{#", text), f"Jinja syntax left in {path}"
+
+
+def test_haproxys_own_error_pages_are_the_web_servers_naming_its_request_id(default_project):
+    pages = default_project / "django/static/errors"
+    config = (default_project / "haproxy/haproxy.cfg").read_text()
+    served = {}
+    for line in re.findall(r"^ *http-error .*$", config, re.MULTILINE):
+        words = shlex.split(line)
+        served[words[2]] = words[words.index("lf-string") + 1]
+    assert {"400", "413", "429", "503"} <= set(served)
+    for status, page in served.items():
+        web_servers = (pages / f"{status}.html").read_text().strip()
+        ssi = '<!--#echo var="HTTP_X_REQUEST_ID" -->'
+        assert page == web_servers.replace(ssi, "%[var(txn.request_id)]"), status
 
 
 def test_the_stack_checks_are_copied_verbatim(proxy_project):
