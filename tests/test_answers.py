@@ -341,7 +341,7 @@ def lines_offered_or_pinned():
     yield from (("haproxy", line) for line in answers.SUPPORTED_HAPROXY)
     yield "django", pinned("django/requirements.txt", r"^Django==(\d+\.\d+)\.")
     yield "nginx", pinned("nginx/Dockerfile.nginx", r"^FROM nginx:(\d+\.\d+)$")
-    yield "prometheus", pinned("docker-compose.yml", r"image: prom/prometheus:v(\d+\.\d+)\.")
+    yield "prometheus", pinned("monitoring/compose.yml", r"image: prom/prometheus:v(\d+\.\d+)\.")
 
 
 IN_USE = list(lines_offered_or_pinned())

@@ -146,7 +146,8 @@ def test_every_image_a_project_names_has_a_stand_in(bake, images):
         for line in dockerfile.read_text().splitlines()
         if line.startswith("FROM ")
     ]
-    named += re.findall(r"image: (\S+)", (project / "docker-compose.yml").read_text())
+    for compose_file in ("docker-compose.yml", "monitoring/compose.yml"):
+        named += re.findall(r"image: (\S+)", (project / compose_file).read_text())
     assert set(named) <= set(names)
 
 

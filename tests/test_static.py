@@ -33,12 +33,9 @@ def test_compose_accepts_the_project_with_its_env(variant_project):
     stdout_of([COMPOSE, "config", "--quiet"], project)
 
 
-def test_compose_file_matches_the_compose_schema(variant_project):
-    project = variant_project
-    stdout_of(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
-        project,
-    )
+def test_compose_files_match_the_compose_schema(variant_project):
+    schema = [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
+    stdout_of([*schema, "docker-compose.yml", "monitoring/compose.yml"], variant_project)
 
 
 def test_every_secret_is_a_file_the_bake_wrote_and_no_value_is_in_the_config(default_project):
