@@ -134,8 +134,8 @@ class DockerEngine:
     def start(self):
         if os.geteuid() != 0:
             raise EngineError(
-                "the Docker tier runs its own Docker Engine, which needs root; "
-                'run as root, or leave this tier out with -m "not docker"'
+                "the tiers that run the images run their own Docker Engine, which needs "
+                'root; run as root, or leave them out with -m "not config and not docker"'
             )
         self.install()
         self.cache.mkdir(parents=True, exist_ok=True)

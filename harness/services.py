@@ -1,12 +1,11 @@
-"""How each baked service runs outside a container.
+"""Each baked service with test values: one registry, one signature.
 
 `SERVICES[name](layout)` gives a Service for every service of a baked
-project, with one signature: the environment its own entrypoint.sh gets (the
-guide's variables with test values, plus the paths that differ from the
-container's), the file it renders, and the commands that serve or just
-show the server's version. Tier 3 (config checks) and the benchmark's
-native stack (native.py) both start services from here, so they run the
-same thing.
+project: the settings its own entrypoint.sh gets (the guide's variables with
+test values), the file it renders, and the commands that serve or just show
+the server's version. Tier 3 runs it in its image (harness/images.py); the
+benchmark's native stack (native.py) runs it on this machine, with the
+image's paths moved (`native`), until the benchmark runs the images too.
 """
 
 import shutil
@@ -29,7 +28,8 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @dataclass
 class Layout:
-    """Where a baked project's services run natively: one folder, loopback ports.
+    """Where a baked project's services run: one folder for what they read
+    and write, and their ports (on loopback, natively).
 
     ports: the listening port of "haproxy", "stats", "haproxy-metrics", each
     proxy and its "<proxy>-status", "app" and "app-metrics".
@@ -110,20 +110,36 @@ class Service:
     workdir: Path
     entrypoint: Path
     required: dict  # the variables the entrypoint must refuse to start without
-    settings: dict  # paths and tuning that differ outside a container
+    settings: dict  # the user's settings it gets, with test values
     rendered: Path | None  # the config file the entrypoint writes, if any
     check: list | None  # the server's own checker, run on that file
     serve: list  # the image's CMD, adapted to run natively
     version: list  # a command that starts the server binary and exits at once
+    # Outside a container only (the benchmark): the image's paths, moved.
+    native: dict = field(default_factory=dict)
+    # In the image: the folder `rendered` is written to, and files the
+    # service reads at fixed paths there ({path in the image: host file}).
+    image_dir: str | None = None
+    files: dict = field(default_factory=dict)
+    # The project's images (harness/images.py), when it runs in its image.
+    images: object = None
 
-    def env(self, without=(), empty=()):
-        """The entrypoint's whole environment; nothing leaks in from the test runner."""
-        env = {"PATH": search_path(self.workdir), "LANG": "C.UTF-8"}
+    def env(self, without=(), empty=(), *, native=True):
+        """The entrypoint's whole environment; nothing leaks in from the test
+        runner. In the image (native=False), only the user's settings."""
+        env = {"PATH": search_path(self.workdir), "LANG": "C.UTF-8"} | self.native if native else {}
         env |= self.settings | self.required
         for name in without:
             env.pop(name)
         env |= dict.fromkeys(empty, "")
         return env
+
+    def inside(self, path):
+        """`path` as the image sees it: under image_dir if it is under the
+        rendered file's folder, as it is otherwise."""
+        if self.rendered is not None and str(path).startswith(f"{self.rendered.parent}/"):
+            return f"{self.image_dir}/{Path(path).relative_to(self.rendered.parent)}"
+        return path
 
 
 def search_path(workdir):
@@ -163,19 +179,19 @@ def nginx(layout):
             "NGINX_STATUS_PORT": str(layout.ports["nginx-status"]),
             **backends(layout),
         },
-        settings={
-            "LOG_FORMAT": layout.log_format,
+        settings={"LOG_FORMAT": layout.log_format, "STATIC_ROOT": str(layout.static_root)},
+        rendered=conf,
+        check=["nginx", "-t", "-q", "-e", "stderr", "-c", str(conf)],
+        serve=["nginx", "-e", "stderr", "-g", "daemon off;"],
+        version=["nginx", "-v"],
+        native={
             "NGINX_TEMPLATE": str(layout.project / "nginx/nginx.conf"),
             "NGINX_CONF": str(conf),
             "NGINX_RUN_DIR": str(conf.parent),
             "NGINX_USER": WORKER_USER,
             "NGINX_MIME_TYPES": DEBIAN_NGINX_MIME_TYPES,
-            "STATIC_ROOT": str(layout.static_root),
         },
-        rendered=conf,
-        check=["nginx", "-t", "-q", "-e", "stderr", "-c", str(conf)],
-        serve=["nginx", "-e", "stderr", "-g", "daemon off;"],
-        version=["nginx", "-v"],
+        image_dir="/var/cache/nginx",
     )
 
 
@@ -191,20 +207,20 @@ def apache(layout):
             **backends(layout),
             "DOMAIN_NAME": layout.domain,
         },
-        settings={
-            "LOG_FORMAT": layout.log_format,
+        settings={"LOG_FORMAT": layout.log_format, "STATIC_ROOT": str(layout.static_root)},
+        rendered=conf,
+        check=["httpd", "-t", "-f", str(conf)],
+        serve=["httpd", "-DFOREGROUND"],
+        version=["httpd", "-v"],
+        native={
             "APACHE_TEMPLATE": str(layout.project / "apache/httpd.conf"),
             "APACHE_CONF": str(conf),
             "APACHE_SERVER_ROOT": str(conf.parent),
             "APACHE_RUN_DIR": str(conf.parent),
             "APACHE_MODULES_DIR": DEBIAN_APACHE_MODULES,
             "APACHE_MIME_TYPES": DEBIAN_MIME_TYPES,
-            "STATIC_ROOT": str(layout.static_root),
         },
-        rendered=conf,
-        check=["httpd", "-t", "-f", str(conf)],
-        serve=["httpd", "-DFOREGROUND"],
-        version=["httpd", "-v"],
+        image_dir="/usr/local/apache2/logs",
     )
 
 
@@ -225,21 +241,26 @@ def haproxy(layout):
             required |= {f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(layout.ports[proxy])}
     settings = {
         "LOG_FORMAT": layout.log_format,
-        "HAPROXY_TEMPLATE": str(layout.project / "haproxy/haproxy.cfg"),
-        "HAPROXY_CFG": str(conf),
         # Nothing answers here; servers given as addresses are never resolved.
         "HAPROXY_DNS": "127.0.0.1:1",
     }
+    native = {
+        "HAPROXY_TEMPLATE": str(layout.project / "haproxy/haproxy.cfg"),
+        "HAPROXY_CFG": str(conf),
+    }
+    files = {}
     if layout.tls != "none":
         required["HAPROXY_HTTPS_PORT"] = str(layout.ports["https"])
         settings["HAPROXY_PUBLIC_HTTPS_PORT"] = str(layout.ports["https"])
-        settings["HAPROXY_CERTIFICATE"] = str(layout.certificate)
+        native["HAPROXY_CERTIFICATE"] = str(layout.certificate)
     if layout.tls == "own":
         certificate, key = layout.own_certificate
-        settings |= {"HAPROXY_CERTIFICATE_FILE": str(certificate), "HAPROXY_KEY_FILE": str(key)}
+        native |= {"HAPROXY_CERTIFICATE_FILE": str(certificate), "HAPROXY_KEY_FILE": str(key)}
+        # Where Compose mounts them (its secrets from tls/).
+        files = {"/run/secrets/tls_certificate": certificate, "/run/secrets/tls_key": key}
     if layout.tls == "acme":
         required |= {"ACME_HOST": "127.0.0.1", "ACME_PORT": str(layout.ports["acme"])}
-        settings["HAPROXY_SOCKET"] = str(layout.haproxy_socket)
+        native["HAPROXY_SOCKET"] = str(layout.haproxy_socket)
     settings |= layout.haproxy_settings
     return Service(
         name="haproxy",
@@ -251,6 +272,9 @@ def haproxy(layout):
         check=["haproxy", "-c", "-f", str(conf)],
         serve=["haproxy", "-W"],
         version=["haproxy", "-v"],
+        native=native,
+        image_dir="/var/lib/haproxy",
+        files=files,
     )
 
 
@@ -302,16 +326,16 @@ def acme(layout):
             "ACME_DIRECTORY": layout.acme_directory,
             "ACME_PORT": str(layout.ports["acme"]),
         },
-        settings={
-            "ACME_TLS_DIR": str(layout.certificate.parent),
-            "HAPROXY_SOCKET": str(layout.haproxy_socket),
-            # lego trusts the ACME test server's own certificate.
-            "LEGO_CA_CERTIFICATES": str(layout.acme_api_certificate),
-        },
+        # lego trusts the ACME test server's own certificate.
+        settings={"LEGO_CA_CERTIFICATES": str(layout.acme_api_certificate)},
         rendered=None,
         check=None,
         serve=["acme", "renew-forever"],
         version=["lego", "--version"],
+        native={
+            "ACME_TLS_DIR": str(layout.certificate.parent),
+            "HAPROXY_SOCKET": str(layout.haproxy_socket),
+        },
     )
 
 

@@ -18,6 +18,9 @@ from .processes import find_binary
 from .template import TEMPLATE
 
 STANDINS = TEMPLATE / "tests" / "standins"
+# The answers whose images have stand-ins: the version lines Debian carries,
+# so that each stand-in runs the line its name promises.
+ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
 SUITES = ("trixie", "sid")
 # Newer suites' Release files on a frozen mirror may be past their
 # Valid-Until; kept in the image, so that the project's own apt-get works.

@@ -13,15 +13,20 @@
 Bakes are made once per session and shared; tests must not change them.
 """
 
+import time
+
 import pytest
 
+from harness import standins
+from harness.engine import DockerEngine
 from harness.mariadb import MariaDB
 from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_answers, tls_answers
 
 DEFAULTS = default_answers()
 
 # Each tier is one module;
-# `./run-tests -m "not docker and not bench"` runs the fast ones.
+# `./run-tests -m "not docker and not bench"` runs the fast ones (tier 3 runs
+# the images on the engine too).
 TIERS = {
     "test_answers": "bake",
     "test_bake": "bake",
@@ -113,3 +118,21 @@ def mysql_project(request, bake):
 def mariadb(tmp_path_factory):
     with MariaDB(tmp_path_factory.mktemp("mariadb")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """One private Docker Engine for the tiers that run the images (3 and 5)."""
+    engine = DockerEngine()
+    with engine:
+        run_dir = engine.run_dir
+        yield engine
+    leftovers = {kind: found for kind, found in engine.leftovers(run_dir).items() if found}
+    assert leftovers == {}, f"the engine left this behind: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def images(engine):
+    """The stand-ins' names, and the seconds it took to build them (or find them cached)."""
+    started = time.monotonic()
+    return standins.build(engine), time.monotonic() - started

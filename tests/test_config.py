@@ -1,14 +1,13 @@
 """Tier 3: each entrypoint renders a config its real server accepts, or refuses to start.
 
-Every service's own entrypoint.sh runs outside a container with test values
-(only ports and paths differ from the container's). Its command is the
-server's version flag (`nginx -v`...): it starts the server binary and
-exits at once, so the entrypoint does all its setup, and any setup it skips
-shows. Debian's nginx, apache2 and haproxy stand in for the images' servers.
+Every service's entrypoint.sh runs in its own image (harness/images.py),
+built from a baked project by Compose, one `docker run` at a time, with test
+values for the settings a user gives it. Its command is the server's version
+flag (`nginx -v`...): it starts the server binary and exits at once, so the
+entrypoint does all its setup, and any setup it skips shows. The images
+build FROM the stand-ins for the official ones (harness/standins.py).
 """
 
-import getpass
-import os
 import re
 import stat
 import sys
@@ -18,7 +17,9 @@ import pytest
 
 from harness import tls
 from harness.commands import clean_env, run
+from harness.images import ProjectImages
 from harness.services import SERVICES, Layout
+from harness.standins import ANSWERS
 from harness.template import EVERY_PROXY, PROXY_CHOICES, client_limits, proxies_of, tls_answers
 
 DOMAIN = "board.example.org"
@@ -36,6 +37,8 @@ PORTS = {
     "app-metrics": 18101,
 }
 REPLICAS = ["127.0.0.11", "127.0.0.12"]
+# Debian's www-data, as which the httpd image's children run.
+WWW_DATA = 33
 
 
 def layout(project, workdir):
@@ -43,6 +46,35 @@ def layout(project, workdir):
     # The proxies serve a static folder that exists (a volume in Compose).
     built.static_root.mkdir(parents=True, exist_ok=True)
     return built
+
+
+@pytest.fixture(scope="session")
+def project_images(engine, images):
+    """The images of each baked project, each built when a test first runs
+    it; their containers on one internal network."""
+    network = "django-ha-tier3"
+    engine.docker("network", "create", "--internal", network)
+    made = {}
+
+    def of(project):
+        if project not in made:
+            made[project] = ProjectImages(engine, project, network)
+        return made[project]
+
+    yield of
+    engine.docker("network", "rm", network)
+
+
+@pytest.fixture
+def in_image(project_images):
+    """A service of SERVICES, made to run in its project's image."""
+
+    def make(name, built):
+        service = SERVICES[name](built)
+        service.images = project_images(built.project)
+        return service
+
+    return make
 
 
 def cases(*names):
@@ -56,23 +88,26 @@ def cases(*names):
 
 
 @pytest.fixture
-def service(request, bake, tmp_path):
+def service(request, bake, tmp_path, in_image):
     choice, name = request.param
-    return SERVICES[name](layout(bake(**PROXY_CHOICES[choice]), tmp_path))
+    return in_image(name, layout(bake(**PROXY_CHOICES[choice], **ANSWERS), tmp_path))
 
 
 @pytest.fixture
-def django(default_project, tmp_path):
-    return SERVICES["django"](layout(default_project, tmp_path))
+def django(bake, tmp_path, in_image):
+    return in_image("django", layout(bake(**ANSWERS), tmp_path))
 
 
-def run_entrypoint(service, command, **env_changes):
-    return run(
-        ["sh", service.entrypoint, *command],
-        env=service.env(**env_changes),
-        cwd=service.workdir,
-        check=False,
-    )
+def run_entrypoint(service, command, *, user=None, **env_changes):
+    """The image's entrypoint with `command`; env_changes: Service.env's."""
+    env = service.env(**env_changes, native=False)
+    return service.images.run(service, command, env, user=user)
+
+
+def run_checker(service):
+    """The server's own checker, in the image, on the rendered file."""
+    command, *arguments = service.check
+    return service.images.run(service, arguments, service.env(native=False), entrypoint=command)
 
 
 RENDERING = cases("nginx", "apache", "haproxy")
@@ -85,7 +120,8 @@ def test_entrypoint_renders_a_config_its_server_accepts(service, log_format):
     result = run_entrypoint(service, service.version)
     assert result.returncode == 0, result.stderr
     # Checked again here, independently of the entrypoint's own check.
-    run(service.check, env=service.env())
+    checked = run_checker(service)
+    assert checked.returncode == 0, checked.stderr
     text = service.rendered.read_text()
     assert "${" not in text, "a placeholder was left unrendered"
     assert "{{" not in text and "{%" not in text
@@ -158,8 +194,8 @@ EVERY_SERVICE = [
 
 
 @pytest.fixture
-def backup(default_project, tmp_path):
-    return SERVICES["backup"](layout(default_project, tmp_path))
+def backup(bake, tmp_path, in_image):
+    return in_image("backup", layout(bake(**ANSWERS), tmp_path))
 
 
 def backups_written(backup):
@@ -224,8 +260,10 @@ def test_nginx_spreads_over_every_replica_and_retries_on_connection_errors(servi
     assert not re.search(r"^\s*keepalive \d+;", text, re.MULTILINE)
 
 
-def first_nameserver():
-    return re.search(r"^nameserver\s+(\S+)", Path("/etc/resolv.conf").read_text(), re.M)[1]
+def first_nameserver(service):
+    """The first DNS server the image's /etc/resolv.conf names."""
+    resolv = run_entrypoint(service, ["cat", "/etc/resolv.conf"]).stdout
+    return re.search(r"^nameserver\s+(\S+)", resolv, re.M)[1]
 
 
 @pytest.mark.parametrize("service", cases("nginx", "haproxy"), indirect=True)
@@ -240,7 +278,7 @@ def test_names_are_resolved_by_the_dns_server_the_container_was_given(service):
     result = run_entrypoint(service, service.version)
     assert result.returncode == 0, result.stderr
     found = re.search(line, service.rendered.read_text())[1]
-    assert found == first_nameserver() + (":53" if service.name == "haproxy" else "")
+    assert found == first_nameserver(service) + (":53" if service.name == "haproxy" else "")
 
 
 @pytest.mark.parametrize("service", cases("apache"), indirect=True)
@@ -263,9 +301,9 @@ def test_apache_balances_over_every_replica_and_preserves_the_host(service):
 def test_apache_started_as_root_gives_its_children_a_folder_for_the_page_caches_locks(service):
     # mod_cache's children (www-data) make its lock files; without this they
     # could not, and Apache silently kept no page.
-    assert run_entrypoint(service, service.version).returncode == 0
-    locks = Path(service.env()["APACHE_RUN_DIR"]) / "pages-lock"
-    assert locks.owner() == ("www-data" if os.getuid() == 0 else getpass.getuser())
+    assert run_entrypoint(service, service.version, user="0").returncode == 0
+    locks = service.rendered.parent / "pages-lock"
+    assert locks.stat().st_uid == WWW_DATA
 
 
 @pytest.mark.parametrize("service", cases("apache"), indirect=True)
@@ -324,7 +362,7 @@ def test_haproxy_believes_the_proxy_protocol_from_the_trusted_proxies_only(servi
     service.settings["HAPROXY_TRUSTED_PROXIES"] = "192.0.2.10, 10.0.0.0/8  2001:db8::/32"
     text = rendered(service)
     assert trusted.read_text().split() == ["192.0.2.10", "10.0.0.0/8", "2001:db8::/32"]
-    assert f"expect-proxy layer4 if {{ src -f {trusted} }}" in text
+    assert f"expect-proxy layer4 if {{ src -f {service.inside(trusted)} }}" in text
     # HAProxy itself refuses what is no address (its check, before start).
     service.settings["HAPROXY_TRUSTED_PROXIES"] = "192.0.2.300"
     assert run_entrypoint(service, service.version).returncode != 0
@@ -339,16 +377,23 @@ def test_haproxy_config_with_the_stats_password_is_private(service):
 # HTTPS: how HAProxy gets its certificate in each tls mode ---------------------
 
 
+def readable_by_haproxy(*files):
+    # As the README asks of the user's own: readable by uid 99 in the image.
+    for file in files:
+        file.chmod(0o644)
+    return files
+
+
 @pytest.fixture
-def haproxy_for(bake, tmp_path):
+def haproxy_for(bake, tmp_path, in_image):
     """HAProxy's service in a project baked with the given tls answer."""
 
     def make(mode):
-        built = layout(bake(**tls_answers(mode)), tmp_path)
+        built = layout(bake(**tls_answers(mode), **ANSWERS), tmp_path)
         if mode == "own":
             ca = tls.self_signed(tmp_path / "ca", "test-ca", ca=True)
-            built.own_certificate = tls.signed_by(ca, tmp_path / "ca", DOMAIN)
-        return SERVICES["haproxy"](built), built
+            built.own_certificate = readable_by_haproxy(*tls.signed_by(ca, tmp_path / "ca", DOMAIN))
+        return in_image("haproxy", built), built
 
     return make
 
@@ -362,7 +407,7 @@ def test_haproxy_serves_https_with_a_private_certificate_for_the_domain(haproxy_
     service, built = haproxy_for(mode)
     text = rendered(service)
     bind = re.search(rf"^\s*bind :{PORTS['https']} ssl crt (\S+) alpn h2,http/1.1$", text, re.M)
-    assert bind and bind.group(1) == str(built.certificate), text
+    assert bind and bind.group(1) == service.inside(built.certificate), text
     assert re.search(r"ssl-min-ver TLSv1.2", text)
     assert stat.S_IMODE(built.certificate.stat().st_mode) == 0o600
     assert f"DNS:{DOMAIN}" in certificate_fields(built.certificate, "-ext", "subjectAltName")
@@ -404,18 +449,18 @@ def test_acme_mode_starts_on_a_stand_in_certificate_and_keeps_the_issued_one(hap
 @pytest.mark.parametrize("missing", ["certificate", "key"])
 def test_an_own_certificate_haproxy_cannot_read_stops_it_naming_the_file(haproxy_for, missing):
     service, built = haproxy_for("own")
-    variable = f"HAPROXY_{missing.upper()}_FILE"
-    service.settings[variable] += ".missing"
+    path = f"/run/secrets/tls_{missing}"
+    del service.files[path]  # not in tls/, so Compose mounts none
     result = run_entrypoint(service, service.version)
     assert result.returncode != 0
-    assert f"cannot read {service.settings[variable]}" in result.stderr
+    assert f"cannot read {path}" in result.stderr
     assert not built.certificate.exists() and not service.rendered.exists()
 
 
 def test_an_own_key_that_is_not_the_certificates_is_refused(haproxy_for, tmp_path):
     service, built = haproxy_for("own")
-    _, other_key = tls.self_signed(tmp_path / "other", DOMAIN)
-    service.settings["HAPROXY_KEY_FILE"] = str(other_key)
+    _, other_key = readable_by_haproxy(*tls.self_signed(tmp_path / "other", DOMAIN))
+    service.files["/run/secrets/tls_key"] = other_key
     result = run_entrypoint(service, service.version)
     assert result.returncode != 0
     assert "does not match" in result.stderr or "inconsistencies" in result.stderr, result.stderr

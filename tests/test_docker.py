@@ -47,9 +47,9 @@ from harness import standins, tls
 from harness.browser import chromium, relay
 from harness.commands import run, tool
 from harness.compose import ComposeProject
-from harness.engine import DockerEngine
 from harness.pods import Pods
 from harness.processes import free_port, trouble
+from harness.standins import ANSWERS
 from harness.template import (
     EVERY_PROXY,
     PROXIES,
@@ -61,7 +61,6 @@ from harness.template import (
 )
 
 CHECKS = load_stack_checks()
-ANSWERS = {"mysql_version": "9.7", "python_version": "3.13"}
 # What does not depend on the proxy choice runs once, on the stack with every
 # proxy (every service there is).
 ONE_CHOICE = [EVERY_PROXY]
@@ -84,23 +83,6 @@ VERSION_COMMANDS = {
     "prom/node-exporter": ["--version"],
     "prom/blackbox-exporter": ["--version"],
 }
-
-
-@pytest.fixture(scope="session")
-def engine():
-    engine = DockerEngine()
-    with engine:
-        run_dir = engine.run_dir
-        yield engine
-    leftovers = {kind: found for kind, found in engine.leftovers(run_dir).items() if found}
-    assert leftovers == {}, f"the engine left this behind: {leftovers}"
-
-
-@pytest.fixture(scope="session")
-def images(engine):
-    """The stand-ins' names, and the seconds it took to build them (or find them cached)."""
-    started = time.monotonic()
-    return standins.build(engine), time.monotonic() - started
 
 
 @pytest.fixture(scope="module", params=PROXY_CHOICES)

@@ -7,7 +7,7 @@
 # (a shell, say) runs as it is.
 set -eu
 
-# The container's paths; the template's native tests run it elsewhere. The
+# The container's paths; the template's benchmark runs it elsewhere. The
 # tls folder is the volume HAProxy reads its certificate from.
 tls="${ACME_TLS_DIR:-/var/lib/haproxy/tls}"
 socket="${HAPROXY_SOCKET:-/var/run/haproxy/admin.sock}"

@@ -4,7 +4,7 @@
 # (a shell, say) runs as it is, with nothing rendered.
 set -eu
 
-# The container's paths; the template's native tests run it elsewhere. The
+# The container's paths; the template's benchmark runs it elsewhere. The
 # rendered config goes with the pid file and shared memory, in the one
 # folder Apache writes to (a tmpfs: the image's root is read-only).
 template="${APACHE_TEMPLATE:-/usr/local/apache2/conf/httpd.conf.template}"

@@ -31,7 +31,7 @@
 set -eu
 umask 077
 
-# The container's path; the template's native tests run it elsewhere.
+# The volume's path in the container, unless BACKUP_DIR (README.md) moves it.
 backups="${BACKUP_DIR:-/backups}"
 
 # 1. Fail fast on a missing, empty or non-numeric setting, naming it.

@@ -6,7 +6,7 @@
 # with nothing rendered.
 set -eu
 
-# The container's paths; the template's native tests run it elsewhere. The
+# The container's paths; the template's benchmark runs it elsewhere. The
 # image runs as the unprivileged haproxy user, whose home is the only
 # writable place for the rendered file (the config folder belongs to root).
 template="${HAPROXY_TEMPLATE:-/usr/local/etc/haproxy/haproxy.cfg.template}"

@@ -4,7 +4,7 @@
 # shell, say) runs as it is, with nothing rendered.
 set -eu
 
-# The container's paths; the template's native tests run it elsewhere. The
+# The container's paths; the template's benchmark runs it elsewhere. The
 # rendered config goes with the pid file and temporary files, in the one
 # folder nginx writes to (a tmpfs: the image's root is read-only).
 template="${NGINX_TEMPLATE:-/etc/nginx/templates/nginx.conf}"
