@@ -181,9 +181,10 @@ def test_haproxys_own_error_pages_are_the_web_servers_naming_its_request_id(defa
         words = shlex.split(line)
         served[words[2]] = words[words.index("lf-string") + 1]
     assert {"400", "413", "429", "503"} <= set(served)
+    # The web servers' SSI line naming the request's ID, and HAProxy's.
+    ssi = '<!--#echo var="HTTP_X_REQUEST_ID" -->'
     for status, page in served.items():
         web_servers = (pages / f"{status}.html").read_text().strip()
-        ssi = '<!--#echo var="HTTP_X_REQUEST_ID" -->'
         assert page == web_servers.replace(ssi, "%[var(txn.request_id)]"), status
 
 
