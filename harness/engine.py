@@ -135,7 +135,7 @@ class DockerEngine:
         if os.geteuid() != 0:
             raise EngineError(
                 "the tiers that run the images run their own Docker Engine, which needs "
-                'root; run as root, or leave them out with -m "not config and not docker"'
+                'root; run as root, or leave them out with -m "not engine"'
             )
         self.install()
         self.cache.mkdir(parents=True, exist_ok=True)

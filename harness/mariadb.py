@@ -1,7 +1,7 @@
-"""A throwaway MariaDB server: the native tiers' stand-in for MySQL.
+"""A throwaway MariaDB server: the benchmark's native stand-in for MySQL.
 
-MariaDB speaks MySQL's protocol; Debian has no MySQL server (the Docker tier
-runs a real one).
+MariaDB speaks MySQL's protocol; the host's Debian has no MySQL server (the
+tiers that run the images run a real one, mysql.py).
 """
 
 import os

@@ -8,25 +8,26 @@
   `kubernetes`, for what they all change (the compose file, the
   Dockerfiles, the scripts, the READMEs).
 - `k8s_project`: each variant that can have them, with the Kubernetes manifests.
-- `mariadb`: one MariaDB server for the app tier; each user makes its own database.
+- `mysql`: one MySQL server for the app tier; each user makes its own database.
 
 Bakes are made once per session and shared; tests must not change them.
 """
 
+import secrets
 import time
 
 import pytest
 
 from harness import standins
 from harness.engine import DockerEngine
-from harness.mariadb import MariaDB
+from harness.mysql import MySQL
 from harness.template import MYSQL_VERSIONS, PROXY_CHOICES, TLS_MODES, default_answers, tls_answers
 
 DEFAULTS = default_answers()
 
-# Each tier is one module;
-# `./run-tests -m "not docker and not bench"` runs the fast ones (tier 3 runs
-# the images on the engine too).
+# Each tier is one module; `./run-tests -m "not docker and not bench"` runs
+# the fast ones, and `-m "not engine"` those that need no Docker Engine (and
+# so no root).
 TIERS = {
     "test_answers": "bake",
     "test_bake": "bake",
@@ -39,9 +40,15 @@ TIERS = {
 }
 
 
+ENGINE_TIERS = {"config", "app", "docker"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        item.add_marker(TIERS[item.module.__name__])
+        tier = TIERS[item.module.__name__]
+        item.add_marker(tier)
+        if tier in ENGINE_TIERS:
+            item.add_marker("engine")
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +121,11 @@ def mysql_project(request, bake):
     return bake(mysql_version=request.param)
 
 
-@pytest.fixture(scope="session")
-def mariadb(tmp_path_factory):
-    with MariaDB(tmp_path_factory.mktemp("mariadb")) as server:
+@pytest.fixture(scope="module")
+def mysql(engine, images):
+    """One MySQL server, in the mysql image, for the app tier; gone after it,
+    so that it takes nothing from the stacks of the Docker tier."""
+    with MySQL(engine, secrets.token_hex(16)) as server:
         yield server
 
 
