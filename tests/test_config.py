@@ -127,6 +127,25 @@ def test_entrypoint_renders_a_config_its_server_accepts(service, log_format):
     assert "{{" not in text and "{%" not in text
 
 
+# Each server's log formats, and what in them would write the path as the
+# client sent it, a password reset link's token and all.
+LOG_FORMATS = {
+    "nginx": (r"log_format \w+ [^;]*;", r"\$request\b|\$request_uri\b"),
+    "apache": (r"^LogFormat .*$", r"%r|%U"),
+    "haproxy": (r"^\s*log-format .*$", r"%\{\+Q\}r|%r\b|capture\.req\.uri"),
+}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("service", RENDERING, indirect=True)
+def test_every_log_format_writes_the_path_with_a_reset_links_token_masked(service, log_format):
+    service.settings["LOG_FORMAT"] = log_format
+    formats, raw_path = LOG_FORMATS[service.name]
+    found = re.findall(formats, rendered(service), re.MULTILINE)
+    assert found, "no log format found"
+    assert [line for line in found if re.search(raw_path, line)] == []
+
+
 @pytest.mark.parametrize("service", RENDERING, indirect=True)
 def test_entrypoint_refuses_a_log_format_it_does_not_know_before_it_writes(service):
     service.settings["LOG_FORMAT"] = "xml"

@@ -1171,6 +1171,19 @@ def test_a_mailed_reset_link_sets_a_new_password_and_strangers_asking_again_send
         "/accounts/login/", {"username": member, "password": new_password}
     )
     assert logged_in.status_code == 302, logged_in.status_code
+    # The token is in no log: HAProxy's, each web server's (each asked for
+    # the link once more, so that each logged it), the app's.
+    path = urlsplit(link).path
+    for name in driver.proxies:
+        headers = {"Host": driver.domain, **CHECKS.FROM_HTTPS}
+        CHECKS.fetch(driver, name, path, headers=headers, allow_redirects=False)
+    logs = {name: driver.server_logs(name) for name in ["haproxy", *driver.proxies]}
+    logs["app"] = driver.app_logs()
+    uid, token = path.split("/")[-3:-1]
+    # Each logged the link's path, masked (HAProxy's JSON writes / as \/).
+    masked = re.compile(rf"reset\\?/{re.escape(uid)}\\?/\.\.\.\\?/")
+    assert [name for name, text in logs.items() if not masked.search(text)] == []
+    assert [name for name, text in logs.items() if token in text] == [], "the token was logged"
     with capsys.disabled():
         print(f"\n[{'+'.join(proxies_of(stack.project))}] reset links: {figures}")
 

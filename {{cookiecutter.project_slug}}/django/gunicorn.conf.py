@@ -122,6 +122,8 @@ errorlog = "-"
 loglevel = env.str("GUNICORN_LOG_LEVEL", "info")
 # LOG_FORMAT=json (as the stack runs): every line a JSON object, named as
 # every tier names it ({{ cookiecutter.project_slug }}/logs.py); otherwise the text line below.
+# Either way with a password reset link's token masked (logs.py).
+logger_class = "{{ cookiecutter.project_slug }}.logs.Logger"
 if env.str("LOG_FORMAT", "text", validate=validate.OneOf(["json", "text"])) == "json":
     logger_class = "{{ cookiecutter.project_slug }}.logs.JsonLogger"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" xfp="%({x-forwarded-proto}i)s" rid="%({x-request-id}i)s" %(M)sms'  # noqa: E501

@@ -82,3 +82,22 @@ def test_every_line_is_a_json_object_and_names_its_request(json_gunicorn):
     )
     # One line per request: django-guid's own INFO line would repeat it.
     assert not [line for line in lines if line.get("logger", "").startswith("django_guid")]
+
+
+# A reset link's token, as Django makes them (its time in base 36, a hash).
+TOKEN = "cm4x2p-5d1f0a9c3b7e2d4f6a8c0e1b3d5f7a9c"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_password_reset_links_token_is_in_no_log_line(tmp_path, log_format):
+    # Whoever reads it could set the member's password for an hour.
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as output:
+        server = Gunicorn.start(tmp_path / "db.sqlite3", log=output, LOG_FORMAT=log_format)
+        try:
+            assert get(server.port, f"/accounts/reset/MQ/{TOKEN}/") == 200
+            logged = "\n".join(lines_once_logged(log, "/accounts/reset/MQ/.../"))
+        finally:
+            server.stop()
+    assert "/accounts/reset/MQ/.../" in logged
+    assert TOKEN not in logged

@@ -5,15 +5,28 @@ Every tier of the stack names the same things the same way (README.md,
 duration_ms. Django's own lines and Gunicorn's error log go through
 python-json-logger (settings.py, gunicorn.conf.py); Gunicorn's access line
 is built here from its atoms, which Gunicorn passes as the record's args.
+
+In either format, a password reset link's token is masked in the access
+line (`masked`): whoever has the link can set the account's password for an
+hour, and logs are read, shipped and kept by more people than mail is. Every
+tier masks it the same way (README.md, "Logs").
 """
 
 import json
 import logging
+import re
 
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# accounts/reset/<uidb64>/<token>/: the segment after the user's ID.
+RESET_TOKEN = re.compile(r"(/reset/[^/?]+/)[^/?]+/")
+
+
+def masked(path):
+    """`path` (or a request line) with a reset link's token as `...`."""
+    return RESET_TOKEN.sub(r"\1.../", path)
 
 
 def line_formatter():
@@ -69,7 +82,17 @@ class Atoms(glogging.SafeAtoms):
         dict.__init__(self, atoms)
 
 
-class JsonLogger(glogging.Logger):
+class Logger(glogging.Logger):
+    """Gunicorn's logger, a reset link's token masked in the request line
+    and the path (gunicorn.conf.py's logger_class)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["r"], atoms["U"] = masked(atoms["r"]), masked(atoms["U"])
+        return atoms
+
+
+class JsonLogger(Logger):
     """Gunicorn's logger, its lines as JSON (gunicorn.conf.py's logger_class)."""
 
     atoms_wrapper_class = Atoms
