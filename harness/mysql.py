@@ -50,20 +50,19 @@ class MySQL:
             self.engine.docker("rm", "--force", "--volumes", self.container)
         self.engine.docker("network", "rm", self.network)
 
-    def sql(self, statements, check=True):
-        """Run SQL as root, over TCP as a client would; what it printed."""
-        client = ["mysql", "--protocol=TCP", "--host=127.0.0.1", "--user=root", "--batch"]
-        result = self.engine.docker(
+    def client(self, statements, check=True):
+        """Run SQL as root in the container, over TCP as a client would."""
+        return self.engine.docker(
             "exec", "--env", f"MYSQL_PWD={self.root_password}", self.container,
-            *client, "--skip-column-names", "--execute", statements, check=check,
+            "mysql", "--protocol=TCP", "--host=127.0.0.1", "--user=root",
+            "--batch", "--skip-column-names", "--execute", statements, check=check,
         )  # fmt: skip
-        return result if not check else result.stdout
 
     def wait_until_ready(self, timeout=120):
         # Its first start initialises the data folder on a server without
         # networking: over TCP, only the real one answers.
         deadline = time.monotonic() + timeout
-        while self.sql("SELECT 1", check=False).returncode != 0:
+        while self.client("SELECT 1", check=False).returncode != 0:
             if time.monotonic() > deadline:
                 logs = self.engine.docker("logs", "--tail", "30", self.container, check=False)
                 raise AssertionError(f"{IMAGE} did not start:\n{logs.stdout}{logs.stderr}")
@@ -74,7 +73,7 @@ class MySQL:
         test runner creates and drops that one itself (and the user may do
         nothing anywhere else)."""
         test_pattern = "test\\_" + name.replace("_", "\\_")
-        self.sql(
+        self.client(
             f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4;"
             f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}';"
             f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'%';"

@@ -127,7 +127,9 @@ class Service:
     def env(self, without=(), empty=(), *, native=True):
         """The entrypoint's whole environment; nothing leaks in from the test
         runner. In the image (native=False), only the user's settings."""
-        env = {"PATH": search_path(self.workdir), "LANG": "C.UTF-8"} | self.native if native else {}
+        env = {}
+        if native:
+            env = {"PATH": search_path(self.workdir), "LANG": "C.UTF-8"} | self.native
         env |= self.settings | self.required
         for name in without:
             env.pop(name)

@@ -38,8 +38,7 @@ TIERS = {
     "test_docker": "docker",
     "test_bench": "bench",
 }
-
-
+# The tiers that run images, on the private engine (`engine`, below).
 ENGINE_TIERS = {"config", "app", "docker"}
 
 
@@ -131,7 +130,7 @@ def mysql(engine, images):
 
 @pytest.fixture(scope="session")
 def engine():
-    """One private Docker Engine for the tiers that run the images (3 and 5)."""
+    """One private Docker Engine for the tiers that run the images (3, 4 and 5)."""
     engine = DockerEngine()
     with engine:
         run_dir = engine.run_dir
