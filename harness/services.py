@@ -44,9 +44,6 @@ class Layout:
     database: dict | None = None
     # tls=own: the certificate and key the user would put in tls/.
     own_certificate: tuple | None = None
-    # tls=acme: the ACME directory and the certificate its API is served with.
-    acme_directory: str | None = None
-    acme_api_certificate: Path | None = None
     # What a deployment sets for HAProxy beyond its defaults, as in Compose's
     # environment (the benchmark's limits per client, out of wrk's reach).
     haproxy_settings: dict = field(default_factory=dict)
@@ -316,31 +313,6 @@ def django(layout, host="127.0.0.1", *, collectstatic=False):
     )
 
 
-def acme(layout):
-    """The ACME client beside HAProxy; it runs commands (acme renew), not a server."""
-    return Service(
-        name="acme",
-        workdir=layout.workdir,
-        entrypoint=layout.project / "acme/entrypoint.sh",
-        required={
-            "DOMAIN_NAME": layout.domain,
-            "ACME_EMAIL": "acme@example.com",
-            "ACME_DIRECTORY": layout.acme_directory,
-            "ACME_PORT": str(layout.ports["acme"]),
-        },
-        # lego trusts the ACME test server's own certificate.
-        settings={"LEGO_CA_CERTIFICATES": str(layout.acme_api_certificate)},
-        rendered=None,
-        check=None,
-        serve=["acme", "renew-forever"],
-        version=["lego", "--version"],
-        native={
-            "ACME_TLS_DIR": str(layout.certificate.parent),
-            "HAPROXY_SOCKET": str(layout.haproxy_socket),
-        },
-    )
-
-
 def backup(layout):
     """The backup service; it runs commands (backup now, backup restore), not a server."""
     environment = compose_file(layout.project)["services"]["backup"]["environment"]
@@ -382,6 +354,5 @@ SERVICES = {
     "apache": apache,
     "haproxy": haproxy,
     "django": django,
-    "acme": acme,
     "backup": backup,
 }

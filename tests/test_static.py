@@ -214,7 +214,6 @@ NATIVE_ONLY = {
         "HAPROXY_SOCKET",
         "HAPROXY_TEMPLATE",
     },
-    "acme": {"ACME_TLS_DIR", "HAPROXY_SOCKET"},
 }
 
 

@@ -7,10 +7,10 @@
 # (a shell, say) runs as it is.
 set -eu
 
-# The container's paths; the template's benchmark runs it elsewhere. The
-# tls folder is the volume HAProxy reads its certificate from.
-tls="${ACME_TLS_DIR:-/var/lib/haproxy/tls}"
-socket="${HAPROXY_SOCKET:-/var/run/haproxy/admin.sock}"
+# The tls folder is the volume HAProxy reads its certificate from; the
+# socket, HAProxy's runtime API, is on a volume they share too.
+tls=/var/lib/haproxy/tls
+socket=/var/run/haproxy/admin.sock
 site="$tls/site.pem"
 
 # 1. Fail fast on a missing or empty required variable, naming it.
