@@ -133,7 +133,7 @@ def memory_table(results):
         [name, f"{idle:.0f}", f"{results.memory_peak[name]:.0f}"]
         for name, idle in results.memory_idle.items()
     ]
-    return table(["service", "idle", "peak under load"], rows)
+    return table(["service", "idle", "peak since it started"], rows)
 
 
 def failover_table(results):
@@ -209,7 +209,8 @@ def markdown(results, chart_name):
         f"connections; the concurrency runs, {plan.sweep_rounds} of {plan.sweep_seconds} s. Each "
         "figure is the median over the rounds, then the lowest and highest round in brackets. "
         "CPU is milliseconds of CPU time per answer, for each service on the request's path; "
-        "the database is one MariaDB server. Rerun with `bench/run`."
+        "read from each container's cgroup; the database is each stack's own MySQL. Every "
+        "service runs in its image under Compose, one instance each. Rerun with `bench/run`."
     )
     sections = [
         [
@@ -230,12 +231,16 @@ def markdown(results, chart_name):
         ],
         ["## The board's stylesheet", "", *static_table(results)],
         ["## Concurrency: HAProxy → Nginx → Gunicorn, the post list", "", *sweep_table(results)],
-        ["## Memory (MiB, proportional set size)", "", *memory_table(results)],
+        [
+            "## Memory (MiB, each container's cgroup, with the page cache it caused)",
+            "",
+            *memory_table(results),
+        ],
         [
             "## Failover under a steady load of GETs and POSTs",
             "",
             "Each proxy choice as baked by default (two app replicas, TLS in HAProxy), "
-            "natively; one run of each of the stack checks' scenarios, from a healthy stack. "
+            "under Compose; one run of each of the stack checks' scenarios, from a healthy stack. "
             "Request counts depend on the machine's speed.",
             "",
             *failover_table(results),
@@ -243,7 +248,7 @@ def markdown(results, chart_name):
         [
             "## Under attack",
             "",
-            "The stack with both web servers, as baked by default, natively. An honest "
+            "The stack with both web servers, as baked by default, under Compose. An honest "
             "reader asks for the post list five times a second from an address of its own, "
             "first alone, then during each of the stack checks' attacks, each from one other "
             "address: 200 connections trickling 1 MB bodies, a flood on 48 connections, "

@@ -39,7 +39,7 @@ TIERS = {
     "test_bench": "bench",
 }
 # The tiers that run images, on the private engine (`engine`, below).
-ENGINE_TIERS = {"config", "app", "docker"}
+ENGINE_TIERS = {"config", "app", "docker", "bench"}
 
 
 def pytest_collection_modifyitems(items):

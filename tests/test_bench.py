@@ -7,11 +7,10 @@ writes its table and its chart.
 """
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import bench.__main__ as bench
+from bench import report
+
 PAGE = [
     "Gunicorn",
     "Nginx → Gunicorn",
@@ -37,11 +36,12 @@ def rows(table, heading):
     return {row[0].strip(): [cell.strip() for cell in row[1:]] for row in cells[1:]}
 
 
-def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp_path):
-    command = [sys.executable, "-m", "bench", "--smoke", "--results", str(tmp_path)]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=600)
-    (table,) = tmp_path.glob("*.md")
-    (chart,) = tmp_path.glob("*.png")
+def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(
+    tmp_path, engine, images
+):
+    # What `bench/run --smoke` runs, on the tiers' engine and stand-ins.
+    results = bench.run(bench.SMOKE, tmp_path / "work", engine)
+    table, chart = report.write(results, tmp_path)
     assert chart.name == table.with_suffix(".png").name
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     text = table.read_text()
@@ -52,13 +52,19 @@ def test_a_smoke_run_measures_every_contender_and_writes_its_table_and_chart(tmp
     for name, cells in {**page, **static}.items():
         requests_per_second, errors = float(cells[0].split()[0]), cells[4 if name in page else 3]
         assert requests_per_second > 0 and errors == "0", (name, cells)
+    # What each service on the path spent, from its container's cgroup: the
+    # one that took each request spent some.
+    for name, cells in {**page, **static}.items():
+        spent = dict(part.split() for part in cells[5 if name in page else 4].split(" · "))
+        assert float(next(iter(spent.values()))) > 0, (name, cells)
     # The share of post lists the app rendered, where a stack's app counted them.
     for name, cells in page.items():
         counted = name not in ("Granian", "Gunicorn, no metrics")
         assert re.fullmatch(r"[01]\.\d{3}" if counted else "-", cells[-1]), (name, cells)
     assert list(rows(text, "Concurrency")) == ["16", "64", "256", "1,024"]
-    memory = set(rows(text, "Memory"))
-    assert memory == {"haproxy", "nginx", "apache", "app", "granian", "whitenoise", "database"}
+    memory = rows(text, "Memory")
+    assert set(memory) == {"haproxy", "nginx", "apache", "app", "granian", "whitenoise", "database"}
+    assert all(float(idle) > 0 for idle, _ in memory.values()), memory
     # The smoke run's one failover scenario ran under load and timed the DOWN.
     scenario, cost = rows(text, "Failover")["nginx + apache"]
     assert scenario == "when a web server is killed", scenario
