@@ -2,10 +2,8 @@
 
 commands   run a command to completion, its output in the failure message
 template   this repository: cookiecutter.json's choices, baking a project
-processes  start and stop native servers as whole process groups
-mariadb    a throwaway MariaDB server for the benchmark's native stack
+processes  a server outside Docker as one process group; free ports
 services   each baked service with test values: one registry, one signature
-native     the benchmark's launcher: a baked stack on loopback, no Docker
 debian     this host's Debian mirror, for the engine and the stand-in images
 engine     a private Docker Engine that leaves nothing behind
 standins   base images built from Debian's packages under the official names

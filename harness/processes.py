@@ -1,4 +1,4 @@
-"""Start real servers natively (no Docker) for the template's tests.
+"""Start a real server outside Docker (the app suite's runserver), and find free ports.
 
 Every server runs in its own session, so it and all its children form one
 process group that can be signalled, and always killed, as a whole: a failing
@@ -89,28 +89,12 @@ def port_accepts(host, port):
         return False
 
 
-def live_processes(group):
-    """PIDs in process group `group` that still run (zombies waiting for their
-    new parent to reap them do not count)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after ")".
-            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
-        except OSError:  # the process ended while we looked
-            continue
-        if int(pgrp) == group and state != "Z":
-            pids.append(int(stat.parent.name))
-    return pids
-
-
 class Server:
     """One server process (and its children), logging to a file.
 
-    `start()` returns once host:port accepts TCP connections; `stop()` asks
-    the server to finish (SIGTERM by default) and waits; `kill()` ends the
-    whole group at once. Both may be followed by `start()` again. Used as a
-    context manager, the group is killed on the way out whatever happened.
+    `start()` returns once host:port accepts TCP connections; `kill()` ends
+    the whole group at once. Used as a context manager, the group is killed
+    on the way out whatever happened.
     """
 
     def __init__(
@@ -183,22 +167,6 @@ class Server:
                     f"within {self.ready_timeout}s\n{self.log_tail()}"
                 )
             time.sleep(0.1)
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        """Ask the server to finish; kill the group if it takes too long."""
-        if self.running:
-            self.process.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout)
-        self.kill()
-
-    def freeze(self):
-        """Stop every process of the group where it stands, connections open
-        (a hung server); `thaw()` lets it run on."""
-        os.killpg(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self):
-        os.killpg(self.process.pid, signal.SIGCONT)
 
     def kill(self):
         """SIGKILL the whole process group, including orphaned children."""

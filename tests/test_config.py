@@ -100,14 +100,14 @@ def django(bake, tmp_path, in_image):
 
 def run_entrypoint(service, command, *, user=None, **env_changes):
     """The image's entrypoint with `command`; env_changes: Service.env's."""
-    env = service.env(**env_changes, native=False)
+    env = service.env(**env_changes)
     return service.images.run(service, command, env, user=user)
 
 
 def run_checker(service):
     """The server's own checker, in the image, on the rendered file."""
     command, *arguments = service.check
-    return service.images.run(service, arguments, service.env(native=False), entrypoint=command)
+    return service.images.run(service, arguments, service.env(), entrypoint=command)
 
 
 RENDERING = cases("nginx", "apache", "haproxy")

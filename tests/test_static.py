@@ -192,31 +192,6 @@ def image_user(project, service):
     return users[-1] if users else "root"
 
 
-# Read by an entrypoint or a config, set by none of Compose, Kubernetes, the
-# images or the README: paths that only the native launcher (harness/
-# services.py) moves, for servers started outside their images. Issue #32
-# retires them with it; this list may only shrink.
-NATIVE_ONLY = {
-    "nginx": {"NGINX_CONF", "NGINX_MIME_TYPES", "NGINX_RUN_DIR", "NGINX_TEMPLATE", "NGINX_USER"},
-    "apache": {
-        "APACHE_CONF",
-        "APACHE_MIME_TYPES",
-        "APACHE_MODULES_DIR",
-        "APACHE_RUN_DIR",
-        "APACHE_SERVER_ROOT",
-        "APACHE_TEMPLATE",
-    },
-    "haproxy": {
-        "HAPROXY_CERTIFICATE",
-        "HAPROXY_CERTIFICATE_FILE",
-        "HAPROXY_CFG",
-        "HAPROXY_KEY_FILE",
-        "HAPROXY_SOCKET",
-        "HAPROXY_TEMPLATE",
-    },
-}
-
-
 def test_every_setting_a_service_reads_is_given_to_it_or_documented(variant_project):
     """Each image's scripts and configs read settings from the environment
     (UPPER_CASE names): each is given by Compose, Kubernetes or the image, or
@@ -247,7 +222,7 @@ def test_every_setting_a_service_reads_is_given_to_it_or_documented(variant_proj
             )
         unknown = {
             name
-            for name in read - own - given - NATIVE_ONLY.get(folder.name, set())
+            for name in read - own - given
             if f"`{name}`" not in readme and not any(name in text for text in k8s)
         }
         if unknown:

@@ -4,10 +4,10 @@
 # (a shell, say) runs as it is, with nothing rendered.
 set -eu
 
-# The container's paths; the template's benchmark runs it elsewhere. The
-# rendered config goes with the pid file and shared memory, in the one
-# folder Apache writes to (a tmpfs: the image's root is read-only).
-template="${APACHE_TEMPLATE:-/usr/local/apache2/conf/httpd.conf.template}"
+# The image's paths. The rendered config goes with the pid file and shared
+# memory, in the one folder Apache writes to (a tmpfs: the image's root is
+# read-only; Kubernetes moves both to an emptyDir).
+template=/usr/local/apache2/conf/httpd.conf.template
 export APACHE_RUN_DIR="${APACHE_RUN_DIR:-/usr/local/apache2/logs}"
 config="${APACHE_CONF:-$APACHE_RUN_DIR/httpd.conf}"
 
@@ -47,9 +47,6 @@ balancer_members() {
 
 # 2. Render with an explicit list of variables, for the replicas given.
 render_config() {
-    export APACHE_SERVER_ROOT="${APACHE_SERVER_ROOT:-/usr/local/apache2}"
-    export APACHE_MODULES_DIR="${APACHE_MODULES_DIR:-/usr/local/apache2/modules}"
-    export APACHE_MIME_TYPES="${APACHE_MIME_TYPES:-/usr/local/apache2/conf/mime.types}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
     export APACHE_REPLICAS="$1"
     # Reads reuse pooled connections for 4 s (ttl), less than Gunicorn's 5 s
@@ -65,8 +62,7 @@ render_config() {
     mkdir -p "$APACHE_RUN_DIR/pages-lock"
     [ "$(id -u)" != 0 ] || chown www-data:www-data "$APACHE_RUN_DIR/pages-lock"
     # shellcheck disable=SC2016
-    envsubst '${APACHE_SERVER_ROOT} ${APACHE_MODULES_DIR} ${APACHE_MIME_TYPES} ${APACHE_RUN_DIR}
-              ${APACHE_PORT} ${APACHE_STATUS_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
+    envsubst '${APACHE_RUN_DIR} ${APACHE_PORT} ${APACHE_STATUS_PORT} ${DOMAIN_NAME} ${STATIC_ROOT} ${APACHE_READ_MEMBERS}
               ${APACHE_WRITE_MEMBERS} ${LOG_FORMAT}' \
         < "$template" > "$config"
 }

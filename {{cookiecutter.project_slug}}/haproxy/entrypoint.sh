@@ -6,10 +6,10 @@
 # with nothing rendered.
 set -eu
 
-# The container's paths; the template's benchmark runs it elsewhere. The
-# image runs as the unprivileged haproxy user, whose home is the only
-# writable place for the rendered file (the config folder belongs to root).
-template="${HAPROXY_TEMPLATE:-/usr/local/etc/haproxy/haproxy.cfg.template}"
+# The image's paths. It runs as the unprivileged haproxy user, whose home
+# is the only writable place for the rendered file (the config folder
+# belongs to root; Kubernetes moves the file to an emptyDir).
+template=/usr/local/etc/haproxy/haproxy.cfg.template
 config="${HAPROXY_CFG:-/var/lib/haproxy/haproxy.cfg}"
 {%- if tls %}
 # How HAProxy gets its certificate, the tls answer's own file beside this one
@@ -85,9 +85,6 @@ render_config() {
     port="${HAPROXY_PUBLIC_HTTPS_PORT:-443}"
     HAPROXY_HTTPS_SUFFIX=$([ "$port" = 443 ] || echo ":$port")
     export HAPROXY_HTTPS_SUFFIX
-{%- endif %}
-{%- if cookiecutter.tls == "acme" %}
-    export HAPROXY_SOCKET="${HAPROXY_SOCKET:-/var/run/haproxy/admin.sock}"
 {%- endif %}
     # The proxies in front whose PROXY protocol header HAProxy believes, one
     # per line, beside the config (HAProxy checks each below); none by default.

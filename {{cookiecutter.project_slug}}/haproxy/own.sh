@@ -3,8 +3,8 @@
 # certificate and key that Compose mounts from tls/ (secrets), readable by
 # the haproxy user only.
 export HAPROXY_CERTIFICATE="${HAPROXY_CERTIFICATE:-/var/lib/haproxy/site.pem}"
-certificate_file="${HAPROXY_CERTIFICATE_FILE:-/run/secrets/tls_certificate}"
-key_file="${HAPROXY_KEY_FILE:-/run/secrets/tls_key}"
+certificate_file=/run/secrets/tls_certificate
+key_file=/run/secrets/tls_key
 
 # The certificate (with its chain), then the key. HAProxy's check refuses a
 # key that does not belong to the certificate.

@@ -4,10 +4,10 @@
 # shell, say) runs as it is, with nothing rendered.
 set -eu
 
-# The container's paths; the template's benchmark runs it elsewhere. The
-# rendered config goes with the pid file and temporary files, in the one
-# folder nginx writes to (a tmpfs: the image's root is read-only).
-template="${NGINX_TEMPLATE:-/etc/nginx/templates/nginx.conf}"
+# The image's paths. The rendered config goes with the pid file and
+# temporary files, in the one folder nginx writes to (a tmpfs: the image's
+# root is read-only; Kubernetes moves both to an emptyDir).
+template=/etc/nginx/templates/nginx.conf
 export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/var/cache/nginx}"
 config="${NGINX_CONF:-$NGINX_RUN_DIR/nginx.conf}"
 
@@ -27,8 +27,6 @@ require_settings() {
 # 2. Render with an explicit list of variables, so nginx's own $host,
 #    $remote_addr... survive.
 render_config() {
-    export NGINX_USER="${NGINX_USER:-nginx}"
-    export NGINX_MIME_TYPES="${NGINX_MIME_TYPES:-/etc/nginx/mime.types}"
     export STATIC_ROOT="${STATIC_ROOT:-/app/staticfiles}"
     # The DNS server this container was given: Docker's own (127.0.0.11)
     # under Compose, the cluster's on Kubernetes.
@@ -53,7 +51,7 @@ render_config() {
     done)
     export NGINX_UPSTREAM_SERVERS
     # shellcheck disable=SC2016
-    envsubst '${NGINX_USER} ${NGINX_RUN_DIR} ${NGINX_MIME_TYPES} ${NGINX_PORT} ${NGINX_STATUS_PORT} ${NGINX_RESOLVER}
+    envsubst '${NGINX_RUN_DIR} ${NGINX_PORT} ${NGINX_STATUS_PORT} ${NGINX_RESOLVER}
               ${NGINX_UPSTREAM_SERVERS} ${STATIC_ROOT} ${LOG_FORMAT}' < "$template" > "$config"
 }
 
