@@ -106,7 +106,7 @@ def chain_copy(model, names, suffix, built_from=None):
 
 def app_contenders(model, project_name):
     """Granian, Gunicorn with WhiteNoise and Gunicorn without the metrics,
-    each a copy of the app from the bench image, as the app's own threads."""
+    each a copy of the app from the bench image, with its workers and threads."""
     app = model["services"]["app"]
     workers = app["environment"]["GUNICORN_WORKERS"]
     threads = app["environment"]["GUNICORN_THREADS"]
@@ -208,33 +208,27 @@ def read_first(folder, *names):
 
 
 class Service:
-    """A service of a stack, measured by its containers' cgroups."""
+    """A service of a stack (one container), measured by its container's cgroup."""
 
     def __init__(self, stack, name):
         self.stack, self.name = stack, name
-        ids = stack.project.compose("ps", "--quiet", name).stdout.split()
-        pids = stack.engine.docker("inspect", "--format", "{{.State.Pid}}", *ids).stdout
-        self.pids = [int(pid) for pid in pids.split()]
+        self.pid = stack.pids[name]
 
     def cpu_seconds(self):
-        total = 0.0
-        for pid in self.pids:
-            text = read_first(cgroup(pid, "cpuacct"), "cpuacct.usage", "cpu.stat")
-            if text.startswith("usage_usec"):  # v2's cpu.stat
-                total += int(text.split()[1]) / 1e6
-            else:
-                total += int(text) / 1e9
-        return total
+        text = read_first(cgroup(self.pid, "cpuacct"), "cpuacct.usage", "cpu.stat")
+        if text.startswith("usage_usec"):  # v2's cpu.stat
+            return int(text.split()[1]) / 1e6
+        return int(text) / 1e9
 
     def memory_mib(self, peak=False):
-        """What its containers hold now (with the page cache they caused), or
-        at most since they started."""
+        """What its container holds now (with the page cache it caused), or
+        at most since it started."""
         names = (
             ("memory.max_usage_in_bytes", "memory.peak")
             if peak
             else ("memory.usage_in_bytes", "memory.current")
         )
-        return sum(int(read_first(cgroup(pid, "memory"), *names)) for pid in self.pids) / 2**20
+        return int(read_first(cgroup(self.pid, "memory"), *names)) / 2**20
 
 
 # What the client runs to read a page: urllib, as the app's image has no curl.
@@ -263,14 +257,26 @@ class BenchStack:
         except BaseException:
             self.project.down("--volumes", "--remove-orphans")
             raise
+        # Each service's one container, and its main process (for its cgroup).
+        listed = self.project.compose("ps", "--format", "json").stdout.splitlines()
+        self.containers = {row["Service"]: row["ID"] for row in map(json.loads, listed)}
+        found = self.engine.docker(
+            "inspect", "--format", "{{.State.Pid}}", *self.containers.values()
+        ).stdout.split()
+        self.pids = dict(zip(self.containers, map(int, found), strict=True))
         return self
 
     def __exit__(self, *exc_info):
         self.project.down("--volumes", "--remove-orphans")
 
+    def exec(self, service, *command):
+        """What `command` printed, run in `service`'s container. `docker exec`:
+        `docker compose exec` would read the project's files each time."""
+        return self.engine.docker("exec", self.containers[service], *command, timeout=300).stdout
+
     def client(self, *command):
         """What `command` printed, run in the stack's client."""
-        return self.project.compose("exec", "-T", CLIENT, *command, timeout=300).stdout
+        return self.exec(CLIENT, *command)
 
     def fetch(self, url):
         """The body of `url`, asked for by the client as wrk asks (Host: localhost)."""
@@ -278,8 +284,7 @@ class BenchStack:
 
     def django(self, code):
         """What Python `code` printed, run in the app with Django set up."""
-        command = ["python", "manage.py", "shell", "-v", "0", "-c", code]
-        return self.project.compose("exec", "-T", "app", *command).stdout
+        return self.exec("app", "python", "manage.py", "shell", "-v", "0", "-c", code)
 
     def has(self, name):
         return name in self.names

@@ -58,6 +58,10 @@ class ComposeProject:
         if extra:
             self.extra.write_text(extra)
 
+    # The edge networks this process chose: two stacks made before either
+    # starts (and creates its network) must not choose the same.
+    chosen = set()
+
     def free_edge_network(self):
         """A /24 that no network on the engine uses (stacks may run side by side)."""
         networks = self.engine.docker("network", "ls", "--quiet").stdout.split()
@@ -67,7 +71,10 @@ class ComposeProject:
             for network in json.loads(found)
             for config in (network["IPAM"]["Config"] or [])
         }
-        return next(net for net in EDGE_NETWORKS.subnets(new_prefix=24) if str(net) not in used)
+        taken = used | ComposeProject.chosen
+        free = next(net for net in EDGE_NETWORKS.subnets(new_prefix=24) if str(net) not in taken)
+        ComposeProject.chosen.add(str(free))
+        return free
 
     @staticmethod
     def checks_text(project, network):
