@@ -252,22 +252,22 @@ class BenchStack:
         self.project = ComposeProject(engine, project, extra=yaml.safe_dump(extra, sort_keys=False))
 
     def __enter__(self):
+        self.project.__enter__()
         try:
-            self.project.up()
+            # Each service's one container, and its main process (for its cgroup).
+            listed = self.project.compose("ps", "--format", "json").stdout.splitlines()
+            self.containers = {row["Service"]: row["ID"] for row in map(json.loads, listed)}
+            found = self.engine.docker(
+                "inspect", "--format", "{{.State.Pid}}", *self.containers.values()
+            ).stdout.split()
+            self.pids = dict(zip(self.containers, map(int, found), strict=True))
         except BaseException:
-            self.project.down("--volumes", "--remove-orphans")
+            self.project.__exit__()
             raise
-        # Each service's one container, and its main process (for its cgroup).
-        listed = self.project.compose("ps", "--format", "json").stdout.splitlines()
-        self.containers = {row["Service"]: row["ID"] for row in map(json.loads, listed)}
-        found = self.engine.docker(
-            "inspect", "--format", "{{.State.Pid}}", *self.containers.values()
-        ).stdout.split()
-        self.pids = dict(zip(self.containers, map(int, found), strict=True))
         return self
 
     def __exit__(self, *exc_info):
-        self.project.down("--volumes", "--remove-orphans")
+        self.project.__exit__(*exc_info)
 
     def exec(self, service, *command):
         """What `command` printed, run in `service`'s container. `docker exec`:

@@ -151,6 +151,18 @@ class ComposeProject:
     def down(self, *options):
         return self.timed(f"down {' '.join(options)}".strip(), "down", *options)
 
+    def __enter__(self):
+        """Up, as up(); down again if that fails, as on the way out."""
+        try:
+            return self.up()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *exc_info):
+        """Down, with the stack's volumes and anything left of it."""
+        self.down("--volumes", "--remove-orphans")
+
     def left_behind(self):
         """Containers, volumes and networks of this project that still exist."""
         label = f"label=com.docker.compose.project={self.name}"

@@ -92,10 +92,8 @@ def stack(request, bake, engine, images):
     run with Prometheus scraping."""
     baked = bake(**PROXY_CHOICES[request.param], **ANSWERS)
     project = ComposeProject(engine, baked, monitoring=request.param == EVERY_PROXY)
-    try:
-        yield project.up()
-    finally:
-        project.down("--volumes", "--remove-orphans")
+    with project:
+        yield project
     assert project.left_behind() == {}
 
 
@@ -1279,10 +1277,8 @@ def acme_stack(bake, engine, images):
     answers = {**ANSWERS, **tls_answers("acme"), "domain_name": ACME_DOMAIN}
     management = free_port()
     project = ComposeProject(engine, bake(**answers), extra=PEBBLE.format(management=management))
-    try:
-        yield project.up(), management
-    finally:
-        project.down("--volumes", "--remove-orphans")
+    with project:
+        yield project, management
     assert project.left_behind() == {}
 
 
@@ -1625,8 +1621,8 @@ def test_the_users_own_certificate_is_served_verifies_and_keeps_the_user_flow(
     shutil.copytree(baked, project, symlinks=True)
     ca = put_own_certificate(project, tmp_path)
     stack = ComposeProject(engine, project)
-    try:
-        driver = drive(stack.up(), monkeypatch)
+    with stack:
+        driver = drive(stack, monkeypatch)
         https = driver.ports["haproxy"]
         tls.verified(https, driver.domain, ca, CHECKS.connect(driver, "127.0.0.1", https))
         for check in FLOW + CHECKS.HTTPS:
@@ -1645,8 +1641,6 @@ def test_the_users_own_certificate_is_served_verifies_and_keeps_the_user_flow(
 
         CHECKS.wait_until(served_renewed, "the renewed certificate is not served", 5)
         assert started(stack, ["haproxy"]) == before, "HAProxy restarted"
-    finally:
-        stack.down("--volumes", "--remove-orphans")
     assert stack.left_behind() == {}
 
 
@@ -1674,10 +1668,8 @@ def dual_stack(bake, engine, images):
     # A project name of its own: a stack beside the module's others.
     answers = {**ANSWERS, **tls_answers("none"), "project_name": "Dual Stack"}
     stack = ComposeProject(engine, bake(**PROXY_CHOICES[EVERY_PROXY], **answers), extra=DUAL_STACK)
-    try:
-        yield stack.up()
-    finally:
-        stack.down("--volumes", "--remove-orphans")
+    with stack:
+        yield stack
     assert stack.left_behind() == {}
 
 
