@@ -123,6 +123,11 @@ class Contender:
     # Where the app counts the post lists it rendered, if it is a stack's.
     app_metrics: str | None = None
 
+    @property
+    def client(self):
+        """The stack whose client drives it: the first service's on the path."""
+        return next(iter(self.services.values())).stack
+
 
 @dataclass
 class Run:
@@ -189,7 +194,7 @@ def post_lists_rendered(stack, metrics_url):
 
 
 def run_once(contender, connections, seconds):
-    client = next(iter(contender.services.values())).stack
+    client = contender.client
     before = {name: service.cpu_seconds() for name, service in contender.services.items()}
     if contender.app_metrics:
         rendered = post_lists_rendered(client, contender.app_metrics)
@@ -274,15 +279,6 @@ def machine_name():
     return f"{os.cpu_count()}cpu-{slug}"
 
 
-@contextlib.contextmanager
-def running(project):
-    """A ComposeProject up and healthy, and down with its volumes after."""
-    try:
-        yield project.up()
-    finally:
-        project.down("--volumes", "--remove-orphans")
-
-
 def run(plan, workdir, engine):
     """The results of `plan`, on `engine` (the stand-ins built)."""
     results = Results(machine_name(), datetime.date.today().isoformat(), plan)
@@ -310,7 +306,7 @@ def run(plan, workdir, engine):
             list(pool.map(started.enter_context, stacks.values()))
         measure_layers(results, stacks)
     for choice in plan.failover_choices:
-        with running(ComposeProject(engine, as_baked[choice])) as project, driven(project):
+        with ComposeProject(engine, as_baked[choice]) as project, driven(project):
             stack = CHECKS.ComposeStack()
             results.failover[choice] = failover(stack, plan.failover)
             if choice == plan.failover_choices[0]:
@@ -318,10 +314,15 @@ def run(plan, workdir, engine):
     return results
 
 
+def label(role, chain):
+    """A service's name in the tables: its role and the chain it is in,
+    "app (apache)", "haproxy (nginx kept alive)"; the Nginx stack's own
+    chain goes by role alone."""
+    return role if chain == "nginx" else f"{role} ({chain})"
+
+
 def servers_of(stacks):
-    """Each service by its role and the chain it is in: "app (apache)",
-    "haproxy (nginx kept alive)"; "app", "nginx" and "haproxy" are the Nginx
-    stack's own."""
+    """Each service of the stacks by its label."""
     servers = {}
     for web_server, stack in stacks.items():
         chains = {"": web_server} | {
@@ -330,12 +331,9 @@ def servers_of(stacks):
             if stack.has(f"app-{suffix}")
         }
         for suffix, chain in chains.items():
-            tag = "" if chain == "nginx" else f" ({chain})"
             for role in ("haproxy", web_server, "app"):
-                servers[f"{role}{tag}"] = stack.service(f"{role}-{suffix}" if suffix else role)
-        servers["database" + ("" if web_server == "nginx" else f" ({web_server})")] = stack.service(
-            "db"
-        )
+                servers[label(role, chain)] = stack.service(f"{role}-{suffix}" if suffix else role)
+        servers[label("database", web_server)] = stack.service("db")
     for name in APP_CONTENDERS:
         servers[name.replace("-", " ")] = stacks["nginx"].service(name)
     return servers
@@ -448,7 +446,7 @@ def contenders(servers, reader):
         return Contender(name, address(servers[on_path[0]], path), measured, headers, metrics)
 
     def database(on_path):
-        return "database" + ("" if servers[on_path[0]].stack.web_server == "nginx" else " (apache)")
+        return label("database", servers[on_path[0]].stack.web_server)
 
     css = stylesheet(servers["app"].stack)
     return (
@@ -463,8 +461,7 @@ def measure(results, servers, nginx_stack, stacks, reader):
     plan = results.plan
     page, static = contenders(servers, reader)
     for contender in (page + static) * plan.warm_up:
-        client = next(iter(contender.services.values())).stack
-        wrk(client, contender.url, PAGE_CONNECTIONS, 1, contender.headers)
+        wrk(contender.client, contender.url, PAGE_CONNECTIONS, 1, contender.headers)
     # Every server once; Apache from its own stack; the app's variants are the app.
     memory = {
         name.partition(" (")[0]: server
