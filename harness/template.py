@@ -52,6 +52,13 @@ MYSQL_VERSIONS = RULES.SUPPORTED_MYSQL
 TLS_MODES = RULES.TLS_MODES
 
 
+def guides(project, suffix=".md"):
+    """A baked project's README and its pages under docs/, in one language:
+    ".md" English, ".ko.md" Korean."""
+    pages = [project / f"README{suffix}", *sorted((project / "docs").glob(f"*{suffix}"))]
+    return [page for page in pages if suffix == ".ko.md" or not page.name.endswith(".ko.md")]
+
+
 def tls_answers(mode):
     """The answers of a user who picks tls `mode`: with acme, a contact the
     CA would take (the default, at example.com, is refused)."""

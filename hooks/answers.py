@@ -217,7 +217,7 @@ def kubernetes_problems(a):
     if a["tls"] == "acme":
         yield (
             "kubernetes=yes with tls=acme: on Kubernetes, let cert-manager issue the "
-            "certificate into a Secret and choose tls=own (README.md, Kubernetes)"
+            "certificate into a Secret and choose tls=own (docs/kubernetes.md)"
         )
     # The slug labels every object (app.kubernetes.io/part-of).
     if len(a["project_slug"]) > MAX_LABEL:
@@ -418,6 +418,6 @@ def warnings(answers):
     if answers["tls"] == "acme" and ("." not in domain or ip_version(domain)):
         found.append(
             f"tls=acme: a public ACME CA such as Let's Encrypt only certifies public DNS names, "
-            f"and {domain!r} is not one; it works with a test CA only (see README.md)."
+            f"and {domain!r} is not one; it works with a test CA only (see docs/https.md)."
         )
     return found

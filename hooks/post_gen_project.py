@@ -27,7 +27,7 @@ APACHE_PORT = {{ cookiecutter.apache_port | string | jsonify }}
 
 # (prompt, answer) -> paths removed when that is the answer, in this order
 # (a proxy's own manifest goes before all of k8s/ may). Every other mention
-# of what is removed (compose services, HAProxy settings, README text) is
+# of what is removed (compose services, HAProxy settings, docs text) is
 # left out by the templates themselves, on the same answer.
 PATHS_BY_ANSWER = {
     ("use_nginx", "no"): ["nginx", "k8s/base/nginx.yaml"],
@@ -38,7 +38,7 @@ PATHS_BY_ANSWER = {
     ("tls", "acme"): ["tls", "haproxy/own.sh"],
     ("tls", "none"): ["acme", "tls", "monitoring/blackbox.yml"]
     + ["haproxy/self-signed.sh", "haproxy/own.sh", "haproxy/acme.sh"],
-    ("kubernetes", "no"): ["k8s"],
+    ("kubernetes", "no"): ["k8s", "docs/kubernetes.md", "docs/kubernetes.ko.md"],
 }
 
 # Every secret the stack needs, one file each in secrets/, named after the
@@ -56,12 +56,12 @@ SECRET_KEYS = (
     "HAPROXY_STATS_PASSWORD",
 )
 # Secrets that come from elsewhere, written empty for the user to fill in:
-# the mail server's password (README.md, "Mail").
+# the mail server's password (docs/mail.md).
 USER_SECRET_KEYS = ("EMAIL_PASSWORD",)
 SECRETS = Path("secrets")
 # The backups are encrypted to this certificate (public: the backup service
 # reads it); its private key is written beside the project for the user to
-# move off the host (README.md, "Backups and restore").
+# move off the host (docs/backups.md).
 BACKUP_CERTIFICATE = SECRETS / "BACKUP_CERTIFICATE"
 BACKUP_KEY = Path("backup-private-key.pem")
 
@@ -115,7 +115,7 @@ def write_secrets():
         path = SECRETS / key
         if not path.exists():
             path.touch()
-        # Filled in by its owner, hence writable by them (README.md, "Mail").
+        # Filled in by its owner, hence writable by them (docs/mail.md).
         path.chmod(0o644)
     if kept:
         print(f"Kept the existing secrets in secrets/: {', '.join(kept)}.")
@@ -124,8 +124,8 @@ def write_secrets():
         print(f"Copied {copied} from .env to secrets/. Nothing reads .env now: delete it.")
     if (kept or moved) and fresh:
         print(
-            f"New secrets in secrets/: {', '.join(fresh)}. A database made before them lacks "
-            'their users: see README.md, "Database users", before `docker compose up`.'
+            f"New secrets in secrets/: {', '.join(fresh)}. A database made before them lacks their "
+            'users: see docs/least-privilege.md, "Database users", before `docker compose up`.'
         )
 
 

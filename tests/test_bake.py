@@ -12,6 +12,7 @@ import stat
 import sys
 import tomllib
 from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 import yaml
@@ -29,6 +30,7 @@ from harness.template import (
     answers_of,
     bake_on_command_line,
     default_answers,
+    guides,
     proxies_of,
 )
 
@@ -490,9 +492,11 @@ def test_any_answer_is_refused_cleanly_or_bakes_what_was_typed(tmp_path_factory,
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-# The READMEs: English and Korean twins that must not drift apart.
+# The README and its pages under docs/: English and Korean twins that must
+# not drift apart, linked to each other and to nothing that is not there.
 
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def readme_structure(text):
@@ -515,19 +519,56 @@ def assert_twins(english_path, korean_path):
         assert korean_structure[part] == expected, f"{korean_path.name}: {part} differ"
 
 
-def test_the_baked_readmes_in_english_and_korean_cover_the_same_ground(variant_project):
-    assert_twins(variant_project / "README.md", variant_project / "README.ko.md")
+def test_every_baked_page_in_english_has_its_korean_twin_covering_the_same_ground(
+    variant_project,
+):
+    english = guides(variant_project)
+    assert [page.with_suffix(".ko.md") for page in english] == guides(variant_project, ".ko.md")
+    for page in english:
+        assert_twins(page, page.with_suffix(".ko.md"))
 
 
-def test_a_baked_readme_has_every_section_but_kubernetes_whatever_the_kubernetes_answer(bake):
+def anchors(page):
+    """The anchors GitHub gives a page's headings: lower case, punctuation
+    dropped (letters of any script kept), spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", FENCE.sub("", page.read_text()), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_link_in_the_baked_pages_leads_to_a_page_and_heading_the_bake_wrote(
+    variant_project,
+):
+    """What a bake leaves out (the Kubernetes page, say) no page links to;
+    the README links every page of docs/ in its language."""
+    for suffix in (".md", ".ko.md"):
+        readme, *pages = guides(variant_project, suffix)
+        broken = []
+        for page in (readme, *pages):
+            for target in LINK.findall(FENCE.sub("", page.read_text())):
+                path, _, anchor = target.partition("#")
+                linked = (page.parent / path).resolve() if path else page
+                if not linked.is_file() or anchor and anchor not in anchors(linked):
+                    broken.append(f"{page.relative_to(variant_project)}: {target}")
+        assert broken == []
+        linked = {(readme.parent / target).resolve() for target in LINK.findall(readme.read_text())}
+        assert set(pages) <= linked, "a page of docs/ the README does not link"
+
+
+def test_a_bake_has_every_page_but_kubernetes_whatever_the_kubernetes_answer(bake):
     """Logs, metrics and the runbook are for every bake (they once sat inside
     the Kubernetes section's condition, and left every other bake)."""
-    for readme in ("README.md", "README.ko.md"):
-        without, with_manifests = (
-            re.findall(r"^## (.+)$", FENCE.sub("", (project / readme).read_text()), re.MULTILINE)
-            for project in (bake(), bake(kubernetes=True))
-        )
-        assert without == [heading for heading in with_manifests if heading != "Kubernetes"]
+
+    def outline(project):
+        pages = guides(project) + guides(project, ".ko.md")
+        return {
+            page.relative_to(project): re.findall(r"^#+ .+$", FENCE.sub("", page.read_text()), re.M)
+            for page in pages
+        }
+
+    without, with_manifests = outline(bake()), outline(bake(kubernetes=True))
+    kubernetes = {Path("docs/kubernetes.md"), Path("docs/kubernetes.ko.md")}
+    assert kubernetes <= set(with_manifests)
+    assert without == {page: its for page, its in with_manifests.items() if page not in kubernetes}
 
 
 def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():

@@ -566,7 +566,7 @@ def test_every_tier_logs_each_request_as_one_json_object_named_alike(shipped_dri
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_the_alert_rules_pass_their_unit_tests_in_the_prometheus_image(stack):
-    """As README.md says to run them, in the images the profile runs."""
+    """As docs/monitoring.md says to run them, in the images the profile runs."""
     blackbox = "--config.file=/etc/blackbox_exporter/blackbox.yml"
     for service, command, success in (
         (
@@ -704,7 +704,7 @@ def rewrite_secret(secret, text):
     secret.chmod(0o444)
 
 
-# HAProxy's own reload in its running container (README.md, "Runbook").
+# HAProxy's own reload in its running container (docs/runbook.md).
 HAPROXY_RELOAD = ("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
 
 
@@ -712,7 +712,7 @@ HAPROXY_RELOAD = ("exec", "-T", "haproxy", "/entrypoint.sh", "reload")
 def test_a_new_app_password_rolls_out_under_load_with_no_failed_request_then_the_old_one_stops(
     stack, shipped_driver, capsys
 ):
-    """README.md, "Database users": a new password in secrets/, users.sh
+    """docs/least-privilege.md, "Database users": a new password in secrets/, users.sh
     (the old one stays valid beside it), ./deploy.sh, users.sh forget-old."""
     secret = stack.project / "secrets/DB_PASSWORD"
     old = secret.read_text()
@@ -751,7 +751,7 @@ def kept_alive(driver):
 def test_a_new_stats_password_is_taken_by_a_reload_under_load_with_no_failed_request(
     stack, shipped_driver, capsys
 ):
-    """README.md, "Runbook": a new password in secrets/, then `entrypoint.sh
+    """docs/runbook.md: a new password in secrets/, then `entrypoint.sh
     reload` in the running HAProxy. The old password is refused at once, and
     HAProxy, the site's one front door, never restarts."""
     secret = stack.project / "secrets/HAPROXY_STATS_PASSWORD"
@@ -879,7 +879,7 @@ def test_a_deploy_rolls_new_code_onto_every_replica_with_no_failed_request(
         print(f"\n[{'+'.join(proxies_of(stack.project))}] deploy: {figures}")
 
 
-# The runbook's rollouts (README.md, "Runbook"), under load --------------------
+# The runbook's rollouts (docs/runbook.md), under load ---------------------------
 
 
 # On the stack whose only web server is nginx: were its two instances ever
@@ -918,7 +918,7 @@ def test_a_minor_database_upgrade_recreating_its_container_fails_no_get_and_lose
 ):
     """`docker compose up -d db` with a new image tag recreates the database
     container on its volume; here the same image, recreated. The app waits
-    for it (README.md, "The database away"), as for a restart."""
+    for it (docs/limits.md, "The database away"), as for a restart."""
     old = shipped_driver.containers("db")
     recreate = partial(stack.compose, "up", "--detach", "--force-recreate", "db")
     figures = CHECKS.database_away_under_load(shipped_driver, recreate, "database recreate")
@@ -1030,7 +1030,7 @@ def test_a_deploy_interrupted_while_new_replicas_start_leaves_the_old_ones_servi
     assert set(shipped_driver.containers("app")) == old, output
     # Reads never fail and no acknowledged post is lost. A write that
     # reached a new replica as it was removed may fail (Apache answers 502
-    # rather than send it on; seen once in 712 writes): README.md says so.
+    # rather than send it on; seen once in 712 writes): docs/design.md says so.
     figures = load.figures()
     window = f"--since {since} --until {CHECKS.logs_time(ahead=1)}"
     failed = load.failed_gets or figures["saved posts lost"]
@@ -1040,13 +1040,14 @@ def test_a_deploy_interrupted_while_new_replicas_start_leaves_the_old_ones_servi
 
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
-def test_a_new_secret_key_rolled_out_as_the_readme_says_logs_nobody_out(stack, shipped_driver):
+def test_a_new_secret_key_rolled_out_as_the_guide_says_logs_nobody_out(stack, shipped_driver):
+    """docs/design.md, "Secrets": the new key first, the old one after it."""
     browser = CHECKS.Browser(shipped_driver)
     user = CHECKS.unique("member")
     assert browser.sign_up(user).status_code == 302
     assert browser.log_in(user).status_code == 302
-    readme = (stack.project / "README.md").read_text()
-    commands = re.search(r"\{ openssl rand -hex 32;.*?deploy\.sh\n", readme, re.DOTALL).group()
+    guide = (stack.project / "docs/design.md").read_text()
+    commands = re.search(r"\{ openssl rand -hex 32;.*?deploy\.sh\n", guide, re.DOTALL).group()
     key = stack.project / "secrets/DJANGO_SECRET_KEY"
     old = key.read_text()
     rolled = stack.run("sh", "-c", commands)
@@ -1072,7 +1073,7 @@ def ask_for_a_reset_link(driver, address):
 
 @pytest.mark.parametrize("stack", ONE_CHOICE, indirect=True)
 def test_without_a_mail_server_a_reset_link_is_one_json_line_in_the_apps_log(stack, shipped_driver):
-    """README.md, "Mail": until EMAIL_URL names a server, each message goes
+    """docs/mail.md: until EMAIL_URL names a server, each message goes
     to the app's log, one line like every other (LOG_FORMAT=json)."""
     _, address = sign_up_with_an_address(shipped_driver, "member")
     since = CHECKS.logs_time()
@@ -1095,7 +1096,7 @@ MAIL_SERVER_PACKAGES = ("aiosmtpd", "public", "attr", "attrs")
 
 @contextlib.contextmanager
 def mail_server(stack, driver):
-    """README.md, "Mail": EMAIL_URL in .env, ./deploy.sh, with an SMTP server
+    """docs/mail.md: EMAIL_URL in .env, ./deploy.sh, with an SMTP server
     on the mail network; yields what it has received so far (one text)."""
     name = f"{stack.name}-mail-server"
     mounts = []
@@ -1114,7 +1115,7 @@ def mail_server(stack, driver):
         env.write_text(f"EMAIL_URL=smtp://{name}:2525\n")
         deploy = stack.run("sh", "deploy.sh")
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-        # Nginx learns the new replicas' addresses within 3 s (README.md,
+        # Nginx learns the new replicas' addresses within 3 s (docs/design.md,
         # "Graceful stops"); a read sent meanwhile to an old one waits 2 s
         # for its connection. A test that times an honest reader starts after.
         time.sleep(3)
@@ -1137,7 +1138,7 @@ def test_a_mailed_reset_link_sets_a_new_password_and_strangers_asking_again_send
 ):
     """A member asks for a link; two strangers, each from an address of its
     own, ask for the member's again and again while an honest reader reads.
-    The member's inbox gets one link (one per interval, README.md, "Limits
+    The member's inbox gets one link (one per interval, docs/limits.md, "Limits
     per client"), which, followed through the stack, sets a new password."""
     driver = shipped_driver
     member, address = sign_up_with_an_address(driver, "member")
@@ -1582,7 +1583,7 @@ def test_a_member_walks_the_board_in_chromium_on_a_desktop_and_a_phone(
     stack, shipped_driver, tmp_path
 ):
     """Through HAProxy over HTTPS, its self-signed certificate trusted as
-    README.md says (exported, imported as a CA), on every proxy choice; from
+    docs/https.md says (exported, imported as a CA), on every proxy choice; from
     an address of its own (the test stack's PROXY protocol, harness/browser.py)."""
     certificate = tmp_path / "site.crt"
     copy = ("exec", "-T", "haproxy", "openssl", "x509", "-in", "/var/lib/haproxy/tls/site.pem")

@@ -9,16 +9,27 @@ import ipaddress
 import json
 import re
 import shutil
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from binaryornot.check import is_binary
 from cookiecutter.environment import StrictEnvironment
 from cookiecutter.generate import generate_context
 from cookiecutter.prompt import prompt_for_config
 
 from harness.commands import COMPOSE, compose_model, run, tool
 from harness.compose import range_of
-from harness.template import CONTEXT, PROXIES, RULES, TEMPLATE, proxies_of
+from harness.template import (
+    CONTEXT,
+    PROJECT_TEMPLATE,
+    PROXIES,
+    RULES,
+    TEMPLATE,
+    VERBATIM,
+    guides,
+    proxies_of,
+)
 
 LONG_RUNNING = {"db", "app", "haproxy", "acme", "backup", *PROXIES}
 
@@ -192,14 +203,24 @@ def image_user(project, service):
     return users[-1] if users else "root"
 
 
+def test_no_file_a_user_reads_is_over_600_lines(variant_project):
+    """Each file of a bake, and each the bake runs, reads in one sitting: a
+    longer one is split by concern (the README into pages under docs/)."""
+    files = [path for path in variant_project.rglob("*") if path.is_file()]
+    files += [*TEMPLATE.glob("hooks/*.py"), TEMPLATE / "local_extensions.py"]
+    files += TEMPLATE.glob("templates/*")
+    lengths = {path: path.read_bytes().count(b"\n") for path in files}
+    assert {str(path): lines for path, lines in lengths.items() if lines > 600} == {}
+
+
 def test_every_setting_a_service_reads_is_given_to_it_or_documented(variant_project):
     """Each image's scripts and configs read settings from the environment
     (UPPER_CASE names): each is given by Compose, Kubernetes or the image, or
-    the README names it for the user to set. A script's own variables (set
-    from anything but themselves) are not settings."""
+    the README or a page of docs/ names it for the user to set. A script's
+    own variables (set from anything but themselves) are not settings."""
     project = variant_project
     services = compose_model(project)["services"].values()
-    readme = (project / "README.md").read_text()
+    readme = "\n".join(page.read_text() for page in guides(project))
     k8s = [path.read_text() for path in project.glob("k8s/**/*") if path.is_file()]
     unexplained = {}
     for folder in sorted({path.parent for path in project.glob("*/Dockerfile.*")}):
@@ -454,6 +475,21 @@ def test_the_kubernetes_hook_names_an_object_the_api_would_refuse(bake, tmp_path
 
 
 # The template repository itself.
+
+
+def test_every_file_cookiecutter_renders_reads_as_text_to_it():
+    """Cookiecutter copies a file it takes for binary without rendering it.
+    It asks binaryornot, which reads a file's first 512 bytes; binaryornot
+    0.6.0 calls text binary when byte 512 cuts a Korean (or any multibyte)
+    character in two (binaryornot issue 658). Such a page is baked with its
+    Jinja in it: reword its first lines until this passes."""
+    rendered = [
+        path
+        for path in PROJECT_TEMPLATE.rglob("*")
+        if path.is_file()
+        and not any(fnmatch(str(path.relative_to(PROJECT_TEMPLATE)), p) for p in VERBATIM)
+    ]
+    assert [str(path) for path in rendered if is_binary(str(path))] == []
 
 
 def render_hook(name, tmp_path):
