@@ -9,7 +9,7 @@
 # The app:
 # 1. Build the new image.
 # 2. Migrate. A release's migrations must leave the schema usable by the
-#    code still running (expand, then contract; see README.md).
+#    code still running (expand, then contract; see README.md, "Scaling and deploying").
 # 3. Start as many new replicas as are running, beside the old ones, and
 #    wait until each passes its healthcheck. The web servers find them
 #    through Docker's DNS within seconds.

@@ -80,7 +80,7 @@ renew_forever() {
             sleep 43200
         else
             echo "acme: FAILED to get a certificate for $DOMAIN_NAME from $ACME_DIRECTORY;" \
-                "trying again in an hour (see README.md, HTTPS)" >&2
+                "trying again in an hour (see docs/https.md)" >&2
             sleep 3600
         fi
     done

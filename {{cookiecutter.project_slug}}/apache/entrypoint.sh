@@ -16,7 +16,7 @@ require_settings() {
     for name in APACHE_PORT APACHE_STATUS_PORT BACKEND_HOST BACKEND_PORT DOMAIN_NAME; do
         [ -n "$(printenv "$name")" ] || { echo "apache: $name must be set and non-empty" >&2; exit 1; }
     done
-    # Every line of the access log: text, or one JSON object (README.md, "Logs").
+    # Every line of the access log: text, or one JSON object (docs/monitoring.md, "Logs").
     case "${LOG_FORMAT:=text}" in
         json | text) export LOG_FORMAT ;;
         *) echo "apache: LOG_FORMAT must be json or text, not '$LOG_FORMAT'" >&2; exit 1 ;;
@@ -37,7 +37,7 @@ replicas() {
 }
 
 # One BalancerMember per replica, waiting $1 seconds for its answers (the
-# timeout ladder in README.md), with $2 saying how connections are reused.
+# timeout ladder in docs/limits.md), with $2 saying how connections are reused.
 balancer_members() {
     for replica in $APACHE_REPLICAS; do
         printf '        BalancerMember "http://%s" connectiontimeout=2 timeout=%s retry=2 %s\n' \

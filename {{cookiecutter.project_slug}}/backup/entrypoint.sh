@@ -31,7 +31,7 @@
 set -eu
 umask 077
 
-# The volume's path in the container, unless BACKUP_DIR (README.md) moves it.
+# The volume's path in the container, unless BACKUP_DIR (docs/settings.md) moves it.
 backups="${BACKUP_DIR:-/backups}"
 
 # 1. Fail fast on a missing, empty or non-numeric setting, naming it.
@@ -341,7 +341,7 @@ health() {
     [ "$age" -le $((BACKUP_INTERVAL + 3600)) ]
 }
 
-# The backups' state for the monitoring profile (README.md, "Metrics and
+# The backups' state for the monitoring profile (docs/monitoring.md, "Metrics and
 # alerts"), in node_exporter's text format: when the last round ($1) and the
 # newest good dump succeeded (0: never), the dump's size, and the schedule
 # they are held to. Written whole and renamed, so that it is never read half

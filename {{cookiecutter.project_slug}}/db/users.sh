@@ -1,6 +1,6 @@
 #!/bin/sh
 # The stack's database users, each with the rights of its job and no more
-# (README.md, "Database users"):
+# (docs/least-privilege.md, "Database users"):
 #
 #   DB_APP_USER      the app replicas: read and write the rows of MYSQL_DATABASE
 #   DB_MIGRATE_USER  the migrate service: change MYSQL_DATABASE's schema too
@@ -18,7 +18,7 @@
 # database; it sets every user's password and rights afresh, and keeps each
 # user's previous password valid beside the new one (MySQL's dual
 # passwords), so that the services using it can move over one at a time
-# (README.md, "Database users"); `forget-old` then ends the previous ones:
+# (docs/least-privilege.md, "Database users"); `forget-old` then ends the previous ones:
 #   docker compose exec db /docker-entrypoint-initdb.d/users.sh [forget-old]
 set -eu
 umask 077

@@ -40,7 +40,7 @@ def on_starting(server):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=shared)
 
 
-# Metrics (README.md, "Metrics and alerts"): each worker counts its requests
+# Metrics (docs/monitoring.md, "Metrics and alerts"): each worker counts its requests
 # (django-prometheus) into files in that folder, and the master serves all of
 # them summed, on a port of its own that no web server passes requests to.
 metrics_bind = env.str("GUNICORN_METRICS_BIND", "0.0.0.0:9100")  # noqa: S104
@@ -86,7 +86,7 @@ timeout = env.int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (docker stop), workers get this long to finish their requests.
 graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Longer than a web server in front keeps an idle connection to a replica
-# (4 s at most), so the web server always closes first (README.md, "Limits,
+# (4 s at most), so the web server always closes first (docs/limits.md, "Limits,
 # timeouts and overload").
 keepalive = env.int("GUNICORN_KEEPALIVE", 5)
 
@@ -106,7 +106,7 @@ if os.path.isdir(SHARED_MEMORY):
 # written to the home directory, and replicas on one host cannot collide.
 control_socket_disable = True
 
-# Request limits, the same at every tier (README.md, "Limits, timeouts and
+# Request limits, the same at every tier (docs/limits.md, "Limits, timeouts and
 # overload"): a request line or header of 8 KiB (Gunicorn's own limit for a
 # request line is 4 KiB); 110 headers, HAProxy's 100 and the forwarding
 # headers the tiers in front add. The body limit is Django's (settings.py).

@@ -18,7 +18,7 @@ config="${HAPROXY_CFG:-/var/lib/haproxy/haproxy.cfg}"
 . "$(dirname "$0")/{{ cookiecutter.tls }}.sh"
 {%- endif %}
 
-# The limits per client (README.md, "Limits per client"): connections at
+# The limits per client (docs/limits.md, "Limits per client"): connections at
 # once, requests per 10 s, writes per minute and at once, log-ins per minute,
 # sign-ups per hour.
 export HAPROXY_CLIENT_CONNECTIONS="${HAPROXY_CLIENT_CONNECTIONS:-100}"
@@ -55,7 +55,7 @@ require_settings() {
             } ;;
         esac
     done
-    # Every line of the access log: text, or one JSON object (README.md, "Logs").
+    # Every line of the access log: text, or one JSON object (docs/monitoring.md, "Logs").
     case "${LOG_FORMAT:=text}" in
         json | text) export LOG_FORMAT ;;
         *) echo "haproxy: LOG_FORMAT must be json or text, not '$LOG_FORMAT'" >&2; exit 1 ;;
@@ -119,7 +119,7 @@ prepare() {
 }
 
 # 4. Become the command (PID 1, gets the signals); HAProxy gets the checked file.
-#    `reload` (README.md, "Runbook"), in the running container, prepares a
+#    `reload` (docs/runbook.md), in the running container, prepares a
 #    second file the same way (its files read anew, the stats password's
 #    among them) and, once HAProxy has accepted it, puts it in place and
 #    asks HAProxy to reload: new workers on the same sockets, the old ones

@@ -11,7 +11,7 @@ key_file=/run/secrets/tls_key
 make_certificate() {
     for file in "$certificate_file" "$key_file"; do
         [ -r "$file" ] || {
-            echo "haproxy: cannot read $file: it must be readable by the haproxy user, uid 99 (see README.md)" >&2
+            echo "haproxy: cannot read $file: it must be readable by the haproxy user, uid 99 (see docs/https.md)" >&2
             exit 1
         }
     done

@@ -17,7 +17,7 @@ require_settings() {
     for name in NGINX_PORT NGINX_STATUS_PORT BACKEND_HOST BACKEND_PORT; do
         [ -n "$(printenv "$name")" ] || { echo "nginx: $name must be set and non-empty" >&2; exit 1; }
     done
-    # Every line of the access log: text, or one JSON object (README.md, "Logs").
+    # Every line of the access log: text, or one JSON object (docs/monitoring.md, "Logs").
     case "${LOG_FORMAT:=text}" in
         json | text) export LOG_FORMAT ;;
         *) echo "nginx: LOG_FORMAT must be json or text, not '$LOG_FORMAT'" >&2; exit 1 ;;

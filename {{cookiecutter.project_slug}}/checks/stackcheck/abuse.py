@@ -19,7 +19,7 @@ from .stack import Stack
 
 # Each attack comes from one address while an honest reader, from another,
 # reads the board five times a second: what the reader got is what counts
-# (README.md, "Limits per client"). They need a stack that gives its clients
+# (docs/limits.md, "Limits per client"). They need a stack that gives its clients
 # addresses of their own.
 
 

@@ -45,7 +45,7 @@ def wait_until(condition, what, timeout, interval=0.05):
 
 
 # Clients, each from an address of its own --------------------------------------
-# HAProxy limits what one client address may do (README.md, "Limits per
+# HAProxy limits what one client address may do (docs/limits.md, "Limits per
 # client"), so the checks play many clients, as a site has: each Browser, each
 # client of a load and each attacker comes from an address of its own. A
 # stack names the network its clients' addresses come from (`client_network`;
@@ -477,7 +477,7 @@ def request_with_marker(stack: Stack, name, marker, headers, address=None):
     return logged_line(stack.app_logs, marker, "the app's access log")
 
 
-# What a log line says, in either LOG_FORMAT (README.md, "Logs"): a JSON
+# What a log line says, in either LOG_FORMAT (docs/monitoring.md, "Logs"): a JSON
 # object names each field; a text line says key="value" (Gunicorn's xff,
 # xfp and every tier's rid), and an access line quotes its request line,
 # then its status, after the client's address (a web server's).

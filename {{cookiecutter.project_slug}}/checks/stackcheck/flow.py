@@ -224,7 +224,7 @@ def check_trace_is_refused_and_no_server_shows_its_version(stack: Stack):
         assert not re.search(r"\d", server), f"{name}'s port answers Server: {server}"
 
 
-# The page cache (README.md, "Page cache") ---------------------------------
+# The page cache (docs/limits.md, "Page cache") ---------------------------------
 
 CSRF_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 FORM_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from .clients import as_haproxy_would, connect, fetch, request_with_marker, tls_context, unique
 from .stack import Stack
 
-# The same limits at every tier (README.md, "Limits, timeouts and overload"):
+# The same limits at every tier (docs/limits.md, "Limits, timeouts and overload"):
 # HAProxy, the only public entrance, keeps the tightest; each web server
 # enforces the same ones on its own port.
 

@@ -9,7 +9,7 @@ worker cuts off every connection waiting when it closes, here one per client.
 
 One such connection may still happen, rarely: one whose handshake the
 kernel completes in the microseconds between the worker's last count and
-its close (README.md, "Known limits"). The test allows that one, so it fails
+its close (docs/design.md, "Graceful stops"). The test allows that one, so it fails
 on the worker's purpose, not on a busy machine preempting it just there; the
 last test below proves the count is the last call before the close.
 """

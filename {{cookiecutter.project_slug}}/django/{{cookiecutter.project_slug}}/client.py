@@ -3,7 +3,7 @@
 HAProxy alone sees the client (or believes a trusted load balancer's PROXY
 protocol header about it), and sends its address as the only one in
 X-Forwarded-For; each web server believes that from HAProxy's private
-network only and passes on exactly one address (README.md, "Limits per
+network only and passes on exactly one address (docs/limits.md, "Limits per
 client"). Only the web servers reach the app (the internal network; on
 Kubernetes, a NetworkPolicy), so the last address of that header is the
 client's. Without the header (runserver on a laptop), the connection's own.

@@ -1,6 +1,6 @@
 """Log lines as JSON objects, one per line, when LOG_FORMAT is json.
 
-Every tier of the stack names the same things the same way (README.md,
+Every tier of the stack names the same things the same way (docs/monitoring.md,
 "Logs"): time, service, request_id, client, method, path, status, bytes,
 duration_ms. Django's own lines and Gunicorn's error log go through
 python-json-logger (settings.py, gunicorn.conf.py); Gunicorn's access line
@@ -9,7 +9,7 @@ is built here from its atoms, which Gunicorn passes as the record's args.
 In either format, a password reset link's token is masked in the access
 line (`masked`): whoever has the link can set the account's password for an
 hour, and logs are read, shipped and kept by more people than mail is. Every
-tier masks it the same way (README.md, "Logs").
+tier masks it the same way (docs/monitoring.md, "Logs").
 """
 
 import json

@@ -1,5 +1,5 @@
 """Mail written to the log, not sent: what `console://` in EMAIL_URL means
-(the default, until a mail server is named; README.md, "Mail").
+(the default, until a mail server is named; docs/mail.md).
 
 Django's console backend prints each message to stdout, many lines each,
 around the logging system: in a stack that logs one JSON object per line

@@ -2,7 +2,7 @@
 
 Why: a public board is mostly anonymous reads of the same few pages, and an
 anonymous flood is the cheapest attack there is. The web servers keep an
-answer marked public for PAGE_CACHE_SECONDS (README.md, "Page cache"), so
+answer marked public for PAGE_CACHE_SECONDS (docs/limits.md, "Page cache"), so
 each such page costs the app once per lifetime, not once per reader.
 
 Public only when nothing in the answer belongs to one reader: a GET or HEAD

@@ -2,7 +2,7 @@
 
 The same image runs everywhere; only the environment changes. Every value has
 the default that suits the container, so the compose file sets only what
-differs. See README.md for the full list of variables.
+differs. See docs/settings.md for the full list of variables.
 """
 
 import os
@@ -48,7 +48,7 @@ DEBUG = env.bool("DJANGO_DEBUG", False)
 
 # The key's first line is the key; any lines after it are the keys it
 # replaced, still accepted for what they signed (sessions, reset links)
-# until that expires: a new key logs nobody out (README.md, "Secrets").
+# until that expires: a new key logs nobody out (docs/design.md, "Secrets").
 SECRET_KEY, *SECRET_KEY_FALLBACKS = [
     line.strip() for line in secret("DJANGO_SECRET_KEY").splitlines() if line.strip()
 ] or [""]
@@ -226,7 +226,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Password guessing (README.md, "Limits per client"): django-axes counts
+# Password guessing (docs/limits.md, "Limits per client"): django-axes counts
 # failed log-ins, the admin's too, per account *and* address, in the
 # database every replica shares. Past the limit that pair gets 429 until
 # the cool-off has passed with no further try: a guesser elsewhere can never
@@ -250,7 +250,7 @@ LOGIN_REDIRECT_URL = "board:post_list"
 LOGOUT_REDIRECT_URL = "board:post_list"
 
 # --- Mail --------------------------------------------------------------------
-# Password resets and error reports (README.md, "Mail"). One URL names the
+# Password resets and error reports (docs/mail.md). One URL names the
 # server: smtp://user@host:25, submission://user@host (STARTTLS on 587), or
 # smtp://user@host:465?ssl=1; console:// writes each message to the log
 # instead, one line each like every line (mail_log.py): the default, so a
@@ -312,15 +312,15 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # A search (the board's only read whose cost a client chooses) stops after
 # this long, below the 2 s a web server waits for a replica's answer to a GET
-# (README.md, "Limits, timeouts and overload"): the reader gets a page that
+# (docs/limits.md, "Limits, timeouts and overload"): the reader gets a page that
 # says so, and MySQL is never kept busy for long.
 SEARCH_TIME_LIMIT = env.float("DJANGO_SEARCH_TIME_LIMIT", 1.0)
 
 # How long the web servers may keep an anonymous reader's page and give it
-# to the next one (page_cache.py; README.md, "Page cache"). 0: never.
+# to the next one (page_cache.py; docs/limits.md, "Page cache"). 0: never.
 PAGE_CACHE_SECONDS = env.int("DJANGO_PAGE_CACHE_SECONDS", 1, validate=validate.Range(min=0))
 
-# The request body limit of every tier (README.md, "Limits, timeouts and overload");
+# The request body limit of every tier (docs/limits.md, "Limits, timeouts and overload");
 # the board takes no file uploads, so this bounds every request's body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
