@@ -574,6 +574,7 @@ def test_a_bake_has_every_page_but_kubernetes_whatever_the_kubernetes_answer(bak
 def test_the_template_readmes_in_english_and_korean_cover_the_same_ground():
     assert_twins(TEMPLATE / "README.md", TEMPLATE / "README.ko.md")
     assert_twins(TEMPLATE / "CONTRIBUTING.md", TEMPLATE / "CONTRIBUTING.ko.md")
+    assert_twins(TEMPLATE / "bench/README.md", TEMPLATE / "bench/README.ko.md")
 
 
 def git(*command, cwd):
