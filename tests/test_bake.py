@@ -528,11 +528,14 @@ def test_every_baked_page_in_english_has_its_korean_twin_covering_the_same_groun
         assert_twins(page, page.with_suffix(".ko.md"))
 
 
+def headings(page):
+    return re.findall(r"^#+ (.+)$", FENCE.sub("", page.read_text()), re.MULTILINE)
+
+
 def anchors(page):
     """The anchors GitHub gives a page's headings: lower case, punctuation
     dropped (letters of any script kept), spaces as hyphens."""
-    headings = re.findall(r"^#+ (.+)$", FENCE.sub("", page.read_text()), re.MULTILINE)
-    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+    return {re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-") for text in headings(page)}
 
 
 def test_every_link_in_the_baked_pages_leads_to_a_page_and_heading_the_bake_wrote(
@@ -550,8 +553,8 @@ def test_every_link_in_the_baked_pages_leads_to_a_page_and_heading_the_bake_wrot
                 if not linked.is_file() or anchor and anchor not in anchors(linked):
                     broken.append(f"{page.relative_to(variant_project)}: {target}")
         assert broken == []
-        linked = {(readme.parent / target).resolve() for target in LINK.findall(readme.read_text())}
-        assert set(pages) <= linked, "a page of docs/ the README does not link"
+        listed = {(readme.parent / target).resolve() for target in LINK.findall(readme.read_text())}
+        assert set(pages) <= listed, "a page of docs/ the README does not link"
 
 
 def test_a_bake_has_every_page_but_kubernetes_whatever_the_kubernetes_answer(bake):
@@ -560,10 +563,7 @@ def test_a_bake_has_every_page_but_kubernetes_whatever_the_kubernetes_answer(bak
 
     def outline(project):
         pages = guides(project) + guides(project, ".ko.md")
-        return {
-            page.relative_to(project): re.findall(r"^#+ .+$", FENCE.sub("", page.read_text()), re.M)
-            for page in pages
-        }
+        return {page.relative_to(project): headings(page) for page in pages}
 
     without, with_manifests = outline(bake()), outline(bake(kubernetes=True))
     kubernetes = {Path("docs/kubernetes.md"), Path("docs/kubernetes.ko.md")}
