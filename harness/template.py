@@ -12,6 +12,7 @@ import json
 import re
 import sys
 import types
+from fnmatch import fnmatch
 from pathlib import Path
 
 from cookiecutter.generate import generate_context
@@ -23,6 +24,12 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 CONTEXT = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # Files cookiecutter copies without rendering (Django's own {{ }} templates).
 VERBATIM = CONTEXT["_copy_without_render"]
+
+
+def copied_verbatim(path):
+    """Whether cookiecutter copies `path` (relative to the project) unrendered."""
+    return any(fnmatch(str(path), pattern) for pattern in VERBATIM)
+
 
 # use_<proxy> prompts: every combination with at least one proxy bakes.
 PROXIES = [key.removeprefix("use_") for key in CONTEXT if key.startswith("use_")]

@@ -26,9 +26,9 @@ from harness.template import (
     PROJECT_TEMPLATE,
     PROXIES,
     TEMPLATE,
-    VERBATIM,
     answers_of,
     bake_on_command_line,
+    copied_verbatim,
     default_answers,
     guides,
     proxies_of,
@@ -170,7 +170,7 @@ def test_the_next_steps_name_the_sites_scheme_and_port(tmp_path, tls, scheme, po
 def test_no_template_syntax_is_left(variant_project):
     for path, text in text_files(variant_project):
         assert "cookiecutter" not in text.replace(ANSWERS_FILE, ""), path
-        if not any(fnmatch(path, pattern) for pattern in VERBATIM):
+        if not copied_verbatim(path):
             # Prometheus' own templates ({{ $value }}) begin with a dollar.
             assert not re.search(r"\{\{(?!\s*\$)|\{%|\{#", text), f"Jinja syntax left in {path}"
 

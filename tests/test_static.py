@@ -9,7 +9,6 @@ import ipaddress
 import json
 import re
 import shutil
-from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from harness.template import (
     PROXIES,
     RULES,
     TEMPLATE,
-    VERBATIM,
+    copied_verbatim,
     guides,
     proxies_of,
 )
@@ -486,8 +485,7 @@ def test_every_file_cookiecutter_renders_reads_as_text_to_it():
     rendered = [
         path
         for path in PROJECT_TEMPLATE.rglob("*")
-        if path.is_file()
-        and not any(fnmatch(str(path.relative_to(PROJECT_TEMPLATE)), p) for p in VERBATIM)
+        if path.is_file() and not copied_verbatim(path.relative_to(PROJECT_TEMPLATE))
     ]
     assert [str(path) for path in rendered if is_binary(str(path))] == []
 
