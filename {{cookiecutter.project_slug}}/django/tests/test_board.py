@@ -5,11 +5,13 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.db.models.sql.query import Query
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
 from board.models import Comment, Post
+from board.views import LISTED_POSTS, LatestPosts
 
 pytestmark = pytest.mark.django_db
 
@@ -245,6 +247,41 @@ def test_post_list_runs_as_many_queries_whatever_the_posts_and_comments(client, 
         for commenter in (author, stranger):
             Comment.objects.create(post=post, author=commenter, content="A comment")
     assert queries_for_the_post_list(client) == few <= 2  # the page's count, then its posts
+
+
+def test_post_list_shows_the_rows_its_queryset_gives_on_every_page(client, many_posts, author):
+    # Without a search, the list runs its SQL compiled once (board/compiled.py):
+    # still the queryset's rows, each value as Django makes it (an aware time).
+    Comment.objects.create(post=many_posts[20], author=author, content="A comment")
+    for page in (1, 2, 3):
+        shown = client.get(f"/?page={page}").context["posts"]
+        assert list(shown) == list(LISTED_POSTS[(page - 1) * 10 : page * 10])
+    assert shown[0].created_at.tzinfo is not None
+
+
+def test_post_list_compiles_its_queries_once_not_for_every_reader(client, many_posts, monkeypatch):
+    client.get("/")
+    compiled = []
+    get_compiler = Query.get_compiler
+
+    def counted(query, *args, **kwargs):
+        compiled.append(query.model)
+        return get_compiler(query, *args, **kwargs)
+
+    monkeypatch.setattr(Query, "get_compiler", counted)
+    assert client.get("/?page=2").status_code == 200
+    assert Post not in compiled
+
+
+def test_a_list_counted_empty_shows_no_posts_though_some_came_since(
+    client, many_posts, monkeypatch
+):
+    # Counted before the posts came: the page's slice is empty, which is no
+    # LIMIT at all to Django's SQL.
+    monkeypatch.setattr(LatestPosts, "count", lambda self: 0)
+    response = client.get("/")
+    assert list(response.context["posts"]) == []
+    assert "No posts yet" in response.text
 
 
 def test_post_list_counts_each_posts_comments(client, post, author, stranger):
