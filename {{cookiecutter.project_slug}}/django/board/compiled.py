@@ -32,12 +32,12 @@ class Compiled:
         return compiled
 
     def rows(self, page=None):
-        """The rows as tuples of Python values, as the queryset gives them; only
-        those of `page` (a slice: from its start to its stop), if given."""
+        """The rows, each a sequence of Python values as the queryset gives
+        them; only those of `page` (a slice: from its start to its stop), if given."""
         connection = connections[self.queryset.db]
         compiler, sql, params, converters = self.compiled(connection)
         if page is not None:
-            if page.start == page.stop:  # no LIMIT at all, to Django
+            if page.start == page.stop:  # Django would write no LIMIT: every row
                 return []
             sql += " " + connection.ops.limit_offset_sql(page.start, page.stop)
         with connection.cursor() as cursor:
@@ -45,4 +45,4 @@ class Compiled:
             rows = cursor.fetchall()
         if converters:
             rows = compiler.apply_converters(rows, converters)
-        return [tuple(row) for row in rows]
+        return list(rows)
